@@ -1,0 +1,128 @@
+"""Offline chart checks shared by the chart test files.
+
+Everything here drives the real helm binary (``helm lint``/``helm template``)
+and validates what it renders with the Kubernetes JSON schemas bundled in
+``kubernetes-validate``. No cluster is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARTS = ROOT / "charts"
+DEPLOY_VALUES = ROOT / "deploy" / "values"
+
+# The oldest Kubernetes we support and the newest schema bundle we have.
+K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version() + ".0")
+
+POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
+
+
+def helm_bin() -> str:
+    return os.environ.get("HELM_BIN") or str(ROOT / ".tools" / "bin" / "helm")
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [helm_bin(), *args], capture_output=True, text=True, timeout=120
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{proc.stderr}")
+    return proc
+
+
+def _value_args(values_files=(), set_values: dict | None = None) -> list[str]:
+    args: list[str] = []
+    for path in values_files:
+        args += ["-f", str(path)]
+    for key, value in (set_values or {}).items():
+        args += ["--set-string" if isinstance(value, str) else "--set", f"{key}={value}"]
+    return args
+
+
+def render(
+    chart: str,
+    values_files=(),
+    set_values: dict | None = None,
+    release: str = "store-test",
+    namespace: str = "store-test",
+) -> list[dict]:
+    """``helm template`` a chart and return its documents as dicts."""
+    proc = helm(
+        "template", release, str(CHARTS / chart), "--namespace", namespace,
+        *_value_args(values_files, set_values),
+    )
+    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+def render_error(chart: str, values_files=(), set_values: dict | None = None) -> str:
+    """Render a chart that must fail and return helm's error text."""
+    proc = helm(
+        "template", "store-test", str(CHARTS / chart),
+        *_value_args(values_files, set_values), check=False,
+    )
+    assert proc.returncode != 0, "helm template accepted values it should reject"
+    return proc.stderr
+
+
+def lint(chart: str, values_files=(), set_values: dict | None = None) -> None:
+    helm("lint", "--strict", str(CHARTS / chart), *_value_args(values_files, set_values))
+
+
+def validate(docs: list[dict], version: str) -> None:
+    """Validate every document against the Kubernetes schema of ``version``."""
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+            raise AssertionError(f"{name} is invalid for {version}: {exc.message}") from exc
+
+
+def of_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def pod_specs(docs: list[dict]) -> Iterator[tuple[str, dict]]:
+    """Yield (owner name, pod spec) for every workload in the rendered docs."""
+    for doc in docs:
+        if doc.get("kind") in POD_KINDS:
+            yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
+        elif doc.get("kind") == "CronJob":
+            yield doc["metadata"]["name"], doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif doc.get("kind") == "Pod":
+            yield doc["metadata"]["name"], doc["spec"]
+
+
+def containers(docs: list[dict]) -> Iterator[tuple[str, dict]]:
+    """Yield (owner/container name, container) for every container and init container."""
+    for owner, spec in pod_specs(docs):
+        for container in spec.get("initContainers", []) + spec.get("containers", []):
+            yield f"{owner}/{container['name']}", container
+
+
+def parse_cpu(value: str | int | float) -> int:
+    """CPU quantity in millicores."""
+    value = str(value)
+    if value.endswith("m"):
+        return int(value[:-1])
+    return int(float(value) * 1000)
+
+
+_MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+def parse_memory(value: str | int) -> int:
+    """Memory quantity in bytes."""
+    value = str(value)
+    for suffix, factor in _MEMORY_UNITS.items():
+        if value.endswith(suffix):
+            return int(float(value[: -len(suffix)]) * factor)
+    return int(value)
