@@ -53,7 +53,7 @@ def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before port {port} opened")
+            raise RuntimeError(f"exited with {process.returncode} before port {port} opened")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return

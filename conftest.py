@@ -1,0 +1,158 @@
+"""Fixtures shared by every test: users, API clients, the fake cluster.
+
+The platform is exercised through its real doors; only the Kubernetes
+cluster is a double, at the network boundary (a fake API server and ingress
+on loopback) and the process boundary (a fake ``helm`` executable that
+renders charts with the real helm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+REAL_HELM = os.environ.get("REAL_HELM_BIN") or str(ROOT / ".tools" / "bin" / "helm")
+
+
+@pytest.fixture(autouse=True)
+def _fast_platform(settings):
+    """Shrink the platform's waits so failure paths finish in milliseconds."""
+    settings.STORE_RETRY_BACKOFF = 0.01
+    settings.STORE_TRANSIENT_RETRIES = 2
+    settings.STORE_HEARTBEAT_SECONDS = 0.2
+    settings.STORE_READY_PROBE_TIMEOUT = 3
+    settings.STORE_NAMESPACE_WAIT = 3
+    settings.RATELIMIT_ENABLE = False
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Rate-limit counters and helm slots must not leak between tests."""
+    from django.core.cache import cache
+
+    yield
+    try:
+        cache.clear()
+    except Exception:
+        pass  # a test stopped Redis on purpose
+
+
+@pytest.fixture(scope="session")
+def fake_helm_bin(tmp_path_factory) -> str:
+    """An executable named helm that runs the fake with this interpreter."""
+    bin_dir = tmp_path_factory.mktemp("fake-helm-bin")
+    wrapper = bin_dir / "helm"
+    script = ROOT / "provisioning" / "tests" / "fakes" / "fake_helm.py"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+class Cluster:
+    """The fake cluster of one test, and its fault switches."""
+
+    def __init__(self, fake, faults_file: Path, kubeconfig: str, helm_bin: str):
+        self.fake = fake
+        self.faults_file = faults_file
+        self.kubeconfig = kubeconfig
+        self.helm_bin = helm_bin
+
+    def helm_faults(self, *rules: dict) -> None:
+        self.faults_file.write_text(json.dumps(list(rules)))
+
+    def helm_faults_left(self) -> list[dict]:
+        return json.loads(self.faults_file.read_text() or "[]")
+
+    def managed_namespaces(self) -> list[str]:
+        return [ns["metadata"]["name"] for ns in
+                self.fake.namespaces("app.kubernetes.io/managed-by=storeplatform")]
+
+    def env(self) -> dict[str, str]:
+        """Environment a worker process needs to reach this cluster."""
+        return {
+            "KUBECONFIG": self.kubeconfig,
+            "HELM_BIN": self.helm_bin,
+            "FAKE_HELM_REAL_BIN": REAL_HELM,
+            "FAKE_HELM_FAULTS": str(self.faults_file),
+            "STORE_INGRESS_PROBE_URL": self.fake.ingress_url,
+        }
+
+
+@pytest.fixture
+def cluster(settings, monkeypatch, tmp_path, fake_helm_bin):
+    from provisioning.tests.fakes.kubeapi import FakeKubernetes
+
+    fake = FakeKubernetes().start()
+    faults = tmp_path / "helm-faults.json"
+    faults.write_text("[]")
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    result = Cluster(fake, faults, kubeconfig, fake_helm_bin)
+    for key, value in result.env().items():
+        monkeypatch.setenv(key, value)
+    settings.KUBECONFIG = kubeconfig
+    settings.HELM_BIN = fake_helm_bin
+    settings.STORE_INGRESS_PROBE_URL = fake.ingress_url
+    yield result
+    fake.stop()
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("ops", password="ops-password-1", is_staff=True,
+                                                 is_superuser=True)
+
+
+def _token_client(user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(user):
+    return _token_client(user)
+
+
+@pytest.fixture
+def other_api(other_user):
+    return _token_client(other_user)
+
+
+@pytest.fixture
+def staff_api(staff):
+    return _token_client(staff)
+
+
+@pytest.fixture
+def eager(django_capture_on_commit_callbacks):
+    """Run dispatched tasks in this process when the request's transaction
+    commits: ``with eager(): api.post(...)``."""
+    from storeplatform.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+    def run():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    yield run
+    app.conf.task_always_eager = False

@@ -1,0 +1,71 @@
+"""Typed provisioning errors, each mapped to a reason a person understands.
+
+``transient`` errors are retried with backoff (the cluster is briefly away or
+throttling); the others fail the store at once with their reason.
+"""
+
+from __future__ import annotations
+
+from stores import constants as c
+
+
+class ProvisioningError(Exception):
+    reason = c.REASON_INTERNAL
+    transient = False
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ClusterUnreachable(ProvisioningError):
+    reason = c.REASON_CLUSTER_UNREACHABLE
+    transient = True
+
+
+class ClusterThrottled(ProvisioningError):
+    reason = c.REASON_CLUSTER_THROTTLED
+    transient = True
+
+
+class ClusterNotConfigured(ProvisioningError):
+    reason = c.REASON_NOT_CONFIGURED
+
+
+class TimedOut(ProvisioningError):
+    reason = c.REASON_TIMED_OUT
+
+
+class QuotaExceeded(ProvisioningError):
+    reason = c.REASON_QUOTA_EXCEEDED
+
+
+class ChartError(ProvisioningError):
+    reason = c.REASON_CHART_ERROR
+
+
+class ReleaseLocked(ProvisioningError):
+    reason = c.REASON_RELEASE_LOCKED
+    transient = True
+
+
+class StorefrontDown(ProvisioningError):
+    reason = c.REASON_STOREFRONT_DOWN
+
+
+class NamespaceStuck(ProvisioningError):
+    reason = c.REASON_NAMESPACE_STUCK
+    transient = True
+
+
+class HelmFailed(ProvisioningError):
+    reason = c.REASON_HELM_FAILED
+
+
+class Cancelled(Exception):
+    """The store was deleted while we worked on it; deletion wins."""
+
+
+class LeaseLost(Exception):
+    """Another worker took the store over; stop without touching it."""

@@ -1,0 +1,321 @@
+"""The Kubernetes API calls the platform makes itself (helm makes the rest).
+
+Everything goes through the official ``kubernetes`` client, configured from
+``KUBECONFIG`` (or the pod's service account in a cluster). Client errors are
+turned into the typed errors of ``provisioning.errors``; mutating calls are
+recorded next to the helm commands of the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import os
+import time
+from pathlib import Path
+
+import urllib3
+from django.conf import settings
+from django.utils import timezone
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from provisioning import errors
+from stores import constants as c
+from stores.models import CommandRecord
+
+TIMEOUT = (3, 20)  # connect, read seconds
+
+
+def _kubeconfig_path() -> str | None:
+    if settings.KUBECONFIG:
+        return settings.KUBECONFIG
+    default = Path.home() / ".kube" / "config"
+    return str(default) if default.exists() else None
+
+
+def api_client() -> client.ApiClient:
+    return _api_client(_kubeconfig_path())
+
+
+@functools.cache
+def _api_client(path: str | None) -> client.ApiClient:
+    """One client per kubeconfig (they hold connection pools)."""
+    configuration = client.Configuration()
+    try:
+        if path:
+            config.load_kube_config(config_file=path, client_configuration=configuration)
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            raise errors.ClusterNotConfigured(
+                "No kubeconfig found: set KUBECONFIG or create ~/.kube/config "
+                "(for example with deploy/k3d-up.sh)."
+            )
+    except config.ConfigException as exc:
+        raise errors.ClusterNotConfigured(f"The kubeconfig could not be loaded: {exc}") from exc
+    # We retry with our own backoff; urllib3's silent retries only slow down
+    # the answer "the cluster is unreachable".
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
+def core() -> client.CoreV1Api:
+    return client.CoreV1Api(api_client())
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, ApiException):
+        body = exc.body if isinstance(exc.body, str) else (exc.body or b"").decode(errors="ignore")
+        if exc.status == 429:
+            return errors.ClusterThrottled("The Kubernetes API is throttling requests (429).")
+        if exc.status == 403 and "exceeded quota" in body:
+            return errors.QuotaExceeded(_api_message(body))
+        if exc.status and exc.status >= 500:
+            return errors.ClusterUnreachable(
+                f"The Kubernetes API answered {exc.status}: {_api_message(body)}"
+            )
+        return errors.ProvisioningError(f"Kubernetes API error {exc.status}: {_api_message(body)}")
+    return errors.ClusterUnreachable(f"The Kubernetes API could not be reached: {exc}")
+
+
+def _api_message(body: str) -> str:
+    import json
+
+    try:
+        return json.loads(body).get("message", body)
+    except (ValueError, AttributeError):
+        return body[:300]
+
+
+@contextlib.contextmanager
+def translated():
+    try:
+        yield
+    except ApiException as exc:
+        raise _translate(exc) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise _translate(exc) from exc
+
+
+@contextlib.contextmanager
+def recorded(store_id: str, *argv: str):
+    """Record a mutating API call like a command: argv, outcome, duration."""
+    record = CommandRecord.objects.create(store_id=store_id, tool="kube", argv=list(argv))
+    started = time.monotonic()
+    exit_code, message = 0, ""
+    try:
+        with translated():
+            yield
+    except Exception as exc:
+        exit_code, message = 1, str(exc)
+        raise
+    finally:
+        seconds = time.monotonic() - started
+        record.exit_code = exit_code
+        record.stderr = message[:2000]
+        record.finished_at = timezone.now()
+        record.duration_ms = int(seconds * 1000)
+        record.save(update_fields=["exit_code", "stderr", "finished_at", "duration_ms"])
+        from provisioning import metrics
+
+        metrics.observe_command("kube", argv[0] if argv else "", exit_code, seconds)
+
+
+def _is(exc: ApiException, status: int) -> bool:
+    return isinstance(exc, ApiException) and exc.status == status
+
+
+def ping() -> str:
+    """The cluster's version string; raises when unreachable or unconfigured."""
+    with translated():
+        info = client.VersionApi(api_client()).get_code(_request_timeout=(2, 5))
+    return info.git_version
+
+
+def namespace_labels(store) -> dict[str, str]:
+    from provisioning.engines import get_engine
+
+    level = get_engine(store.engine).pod_security
+    return {
+        c.LABEL_MANAGED_BY: c.MANAGED_BY,
+        c.LABEL_STORE_ID: store.id,
+        c.LABEL_OWNER: str(store.owner_id),
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/audit": level,
+        "pod-security.kubernetes.io/warn": level,
+    }
+
+
+def ensure_namespace(store) -> None:
+    """Create the store's namespace with our labels, or re-label it."""
+    labels = namespace_labels(store)
+    body = client.V1Namespace(metadata=client.V1ObjectMeta(name=store.namespace, labels=labels))
+    with recorded(store.id, "create", "namespace", store.namespace):
+        try:
+            core().create_namespace(body, _request_timeout=TIMEOUT)
+            return
+        except ApiException as exc:
+            if not _is(exc, 409):
+                raise
+        existing = core().read_namespace(store.namespace, _request_timeout=TIMEOUT)
+        if existing.status and existing.status.phase == "Terminating":
+            raise errors.NamespaceStuck(
+                f"Namespace {store.namespace} is still terminating from an earlier deletion."
+            )
+        core().patch_namespace(
+            store.namespace, {"metadata": {"labels": labels}}, _request_timeout=TIMEOUT
+        )
+
+
+def ensure_secret(store, name: str, values: dict[str, str]) -> bool:
+    """Create the credentials Secret once; an existing one is never changed."""
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(
+            name=name, namespace=store.namespace,
+            labels={c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_STORE_ID: store.id},
+        ),
+        type="Opaque",
+        data={k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+    )
+    with recorded(store.id, "create", "secret", name, "--namespace", store.namespace):
+        try:
+            core().create_namespaced_secret(store.namespace, body, _request_timeout=TIMEOUT)
+            return True
+        except ApiException as exc:
+            if _is(exc, 409):
+                return False
+            raise
+
+
+def delete_volumes(store) -> int:
+    """Delete the store's PersistentVolumeClaims; returns how many there were."""
+    with recorded(store.id, "delete", "pvc", "--all", "--namespace", store.namespace):
+        try:
+            claims = core().list_namespaced_persistent_volume_claim(
+                store.namespace, _request_timeout=TIMEOUT
+            ).items
+        except ApiException as exc:
+            if _is(exc, 404):
+                return 0
+            raise
+        for claim in claims:
+            try:
+                core().delete_namespaced_persistent_volume_claim(
+                    claim.metadata.name, store.namespace, _request_timeout=TIMEOUT
+                )
+            except ApiException as exc:
+                if not _is(exc, 404):
+                    raise
+        return len(claims)
+
+
+def delete_namespace(store_id: str, namespace: str) -> None:
+    with recorded(store_id, "delete", "namespace", namespace):
+        try:
+            core().delete_namespace(namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+
+
+def namespace_state(namespace: str) -> dict | None:
+    """None when the namespace is gone; else its phase and what holds it."""
+    with translated():
+        try:
+            ns = core().read_namespace(namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if _is(exc, 404):
+                return None
+            raise
+    conditions = [
+        {"type": cond.type, "message": cond.message}
+        for cond in (ns.status.conditions or [])
+        if cond.status == "True" and cond.message
+    ]
+    return {
+        "phase": ns.status.phase,
+        "finalizers": list(ns.spec.finalizers or []) if ns.spec else [],
+        "metadata_finalizers": list(ns.metadata.finalizers or []),
+        "conditions": conditions,
+    }
+
+
+def diagnostics(namespace: str, limit: int = 20) -> dict:
+    """Warning events and pod states of a namespace, for a failed store."""
+    result: dict = {"events": [], "pods": []}
+    try:
+        with translated():
+            events = core().list_namespaced_event(namespace, _request_timeout=TIMEOUT).items
+            pods = core().list_namespaced_pod(namespace, _request_timeout=TIMEOUT).items
+    except errors.ProvisioningError as exc:
+        result["error"] = exc.message
+        return result
+    except ApiException:  # pragma: no cover - translated() re-raises typed errors
+        return result
+    warnings = [e for e in events if e.type == "Warning"]
+    warnings.sort(key=lambda e: str(e.last_timestamp or e.event_time or ""), reverse=True)
+    for event in warnings[:limit]:
+        obj = event.involved_object
+        result["events"].append({
+            "object": f"{obj.kind}/{obj.name}" if obj else "",
+            "reason": event.reason,
+            "message": event.message,
+            "count": event.count,
+        })
+    for pod in pods:
+        states = []
+        for status in (pod.status.container_statuses or []) + (
+            pod.status.init_container_statuses or []
+        ):
+            state = "running"
+            detail = ""
+            if status.state and status.state.waiting:
+                state, detail = status.state.waiting.reason, status.state.waiting.message or ""
+            elif status.state and status.state.terminated:
+                state = status.state.terminated.reason or "terminated"
+            states.append({
+                "container": status.name, "ready": bool(status.ready), "state": state,
+                "detail": detail, "restarts": status.restart_count,
+            })
+        result["pods"].append({
+            "name": pod.metadata.name, "phase": pod.status.phase, "containers": states,
+        })
+    return result
+
+
+def quota_rejection(namespace: str) -> str | None:
+    """The message of a quota rejection in the namespace's events, if any.
+
+    Pods refused by the ResourceQuota never appear; helm would only notice
+    at its timeout. The events say it at once.
+    """
+    with translated():
+        try:
+            events = core().list_namespaced_event(namespace, _request_timeout=TIMEOUT).items
+        except ApiException as exc:
+            if _is(exc, 404):
+                return None
+            raise
+    for event in events:
+        if event.type == "Warning" and "exceeded quota" in (event.message or ""):
+            return event.message
+    return None
+
+
+def managed_namespaces() -> list[dict]:
+    """Every namespace carrying our label, with its store id."""
+    with translated():
+        items = core().list_namespace(
+            label_selector=f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}", _request_timeout=TIMEOUT
+        ).items
+    return [
+        {
+            "name": ns.metadata.name,
+            "store_id": (ns.metadata.labels or {}).get(c.LABEL_STORE_ID, ""),
+            "phase": ns.status.phase if ns.status else "",
+            "created": ns.metadata.creation_timestamp,
+        }
+        for ns in items
+    ]

@@ -1,0 +1,470 @@
+"""Celery tasks that bring stores into existence and remove them.
+
+One store's path (docs/system-design.md has the picture):
+
+    requested --provision_store--> provisioning --> ready
+                                        |
+                                        +--> failed --retry--> requested
+    any live state --delete--> deleting --delete_store--> deleted
+
+Tasks take store ids, never model instances. Every operation runs under a
+lease (``provisioning.lease``) renewed by a heartbeat while helm runs, has a
+deadline, and is idempotent, so the reconciler can safely run it again when
+a worker vanished.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import yaml
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from provisioning import errors, helm, kube, lease, metrics, probe
+from provisioning.engines import SECRET_NAME, get_engine
+from stores import constants as c
+from stores.models import Store, StoreCredentials
+from stores.transitions import record_event, set_step, transition
+
+log = logging.getLogger(__name__)
+
+ACTOR = "worker"
+# Work that must finish after helm's own timeout: chart rendering, the
+# storefront probe, recovery of a stuck release.
+DEADLINE_MARGIN = 180
+
+
+def _backoff(retries: int) -> float:
+    return settings.STORE_RETRY_BACKOFF * (2**retries)
+
+
+class StoreTask(Task):
+    """Base task: whatever escapes an operation still leaves a final state."""
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = None  # bounded by the store's deadline, see _retry_or_fail
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        store_id = args[0] if args else kwargs.get("store_id")
+        log.error("store=%s task %s crashed: %r", store_id, self.name, exc,
+                  extra={"store": store_id, "task_id": task_id})
+
+
+@dataclass
+class Operation:
+    """Per-run state of one provisioning or deletion attempt."""
+
+    store: Store
+    worker: str
+    kind: str
+    cancel_on_delete: bool = False
+    watch_quota: bool = False
+    started: float = field(default_factory=time.monotonic)
+    _last_beat: float = 0.0
+    _last_quota_check: float = 0.0
+
+    def tick(self) -> None:
+        """Heartbeat while helm runs: renew the lease, notice a deletion,
+        fail early on a quota rejection the events already show."""
+        now = time.monotonic()
+        if now - self._last_beat >= settings.STORE_HEARTBEAT_SECONDS:
+            self._last_beat = now
+            lease.renew(self.store.id, self.worker)
+            if self.cancel_on_delete and Store.objects.filter(
+                pk=self.store.id, status=c.DELETING
+            ).exists():
+                raise errors.Cancelled()
+        if self.watch_quota and now - self._last_quota_check >= 5:
+            self._last_quota_check = now
+            message = kube.quota_rejection(self.store.namespace)
+            if message:
+                raise errors.QuotaExceeded(message)
+
+    @contextmanager
+    def step(self, title: str):
+        set_step(self.store.id, title)
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException as exc:
+            record_event(
+                self.store.id, c.EVENT_WARNING, f"{title} stopped: {_describe(exc)}", step=title,
+                duration_ms=int((time.monotonic() - started) * 1000), actor=ACTOR,
+                reason=getattr(exc, "reason", ""),
+            )
+            raise
+        record_event(
+            self.store.id, c.EVENT_STEP, title, step=title,
+            duration_ms=int((time.monotonic() - started) * 1000), actor=ACTOR,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, errors.ProvisioningError):
+        return exc.message
+    if isinstance(exc, errors.Cancelled):
+        return "the store is being deleted"
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "the operation ran out of time"
+    return exc.__class__.__name__
+
+
+def _worker_id(task: Task) -> str:
+    return (task.request.id or uuid.uuid4().hex)[:64]
+
+
+# -- provisioning ------------------------------------------------------------
+@shared_task(
+    bind=True, base=StoreTask,
+    soft_time_limit=settings.STORE_PROVISION_TIMEOUT + DEADLINE_MARGIN,
+    time_limit=settings.STORE_PROVISION_TIMEOUT + DEADLINE_MARGIN + 60,
+)
+def provision_store(self: Task, store_id: str) -> str:
+    worker = _worker_id(self)
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None or store.status not in (c.REQUESTED, c.PROVISIONING):
+        return "nothing to do"
+    if not lease.acquire(store_id, worker, {c.REQUESTED, c.PROVISIONING}):
+        return "another worker holds the store"
+    op = Operation(store, worker, c.OP_PROVISION, cancel_on_delete=True)
+    try:
+        _start_provisioning(store, worker)
+        store.refresh_from_db()
+        _provision(op)
+        return store.status
+    except errors.Cancelled:
+        record_event(store_id, c.EVENT_INFO, "Provisioning stopped: the store is being deleted.",
+                     actor=ACTOR)
+        lease.release(store_id, worker)
+        dispatch(store_id, c.OP_DELETE)
+        return "cancelled"
+    except errors.LeaseLost:
+        return "lease lost"
+    except errors.ProvisioningError as exc:
+        return _retry_or_fail(self, op, exc)
+    except SoftTimeLimitExceeded:
+        _fail(op, errors.TimedOut("Provisioning ran out of time."))
+        return c.FAILED
+    except Exception as exc:
+        log.exception("store=%s provisioning crashed", store_id, extra={"store": store_id})
+        _fail(op, errors.ProvisioningError(f"Unexpected error: {exc.__class__.__name__}"))
+        return c.FAILED
+    finally:
+        lease.release(store_id, worker)
+
+
+def _start_provisioning(store: Store, worker: str) -> None:
+    now = timezone.now()
+    if store.status == c.REQUESTED:
+        transition(
+            store.id, c.PROVISIONING, expect={c.REQUESTED}, actor=ACTOR,
+            message="A worker picked up the store.",
+            operation=c.OP_PROVISION, started_at=now, attempt=F("attempt") + 1,
+            deadline_at=now + timedelta(seconds=settings.STORE_PROVISION_TIMEOUT + DEADLINE_MARGIN),
+        )
+    else:
+        record_event(store.id, c.EVENT_INFO,
+                     "Resuming provisioning: the previous worker stopped before finishing.",
+                     actor=ACTOR)
+
+
+def _provision(op: Operation) -> None:
+    store = op.store
+    engine = get_engine(store.engine)
+    creds = _credentials(store, engine)
+    helm_client = helm.Helm(store.id, secrets=creds.values(), tick=op.tick)
+
+    with op.step("Preparing namespace"):
+        kube.ensure_namespace(store)
+    with op.step("Storing credentials"):
+        kube.ensure_secret(store, SECRET_NAME, creds)
+    _recover_release(op, helm_client)
+
+    values = engine.values(store)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=f"{store.id}-") as values_file:
+        yaml.safe_dump(values, values_file)
+        values_file.flush()
+        files = [str(engine.profile_values), values_file.name]
+        with op.step("Installing chart"), lease.helm_slot(tick=op.tick):
+            lease.renew(store.id, op.worker)  # checked again right before helm runs
+            op.watch_quota = True
+            release = helm_client.upgrade_install(
+                store.release, str(engine.chart_path), store.namespace, files,
+                timeout=_helm_timeout(store),
+            )
+            op.watch_quota = False
+
+    with op.step("Waiting for the storefront"):
+        ok, detail = probe.wait_for_storefront(
+            store.storefront_url, settings.STORE_READY_PROBE_TIMEOUT, tick=op.tick
+        )
+        if not ok:
+            raise errors.StorefrontDown(
+                f"The storefront at {store.storefront_url} did not answer ({detail})."
+            )
+
+    chart_meta = release.get("chart", {}).get("metadata", {})
+    if transition(
+        store.id, c.READY, expect={c.PROVISIONING}, actor=ACTOR,
+        message="The store is ready.", ready_at=timezone.now(),
+        chart_version=chart_meta.get("version", ""), helm_revision=release.get("version"),
+        current_step="", deadline_at=None,
+    ):
+        metrics.observe_operation(c.OP_PROVISION, store.engine, "ready",
+                                  time.monotonic() - op.started)
+
+
+def _helm_timeout(store: Store) -> int:
+    """helm's --timeout: what is left of the deadline, less our own margin."""
+    if store.deadline_at is None:
+        return settings.STORE_PROVISION_TIMEOUT
+    left = (store.deadline_at - timezone.now()).total_seconds() - DEADLINE_MARGIN + 60
+    return max(30, min(settings.STORE_PROVISION_TIMEOUT, int(left)))
+
+
+def _credentials(store: Store, engine) -> dict[str, str]:
+    """Generated once per store, then always the same."""
+    existing = StoreCredentials.objects.filter(store=store).first()
+    if existing:
+        return existing.values
+    values = engine.new_credentials(store)
+    obj, _ = StoreCredentials.objects.get_or_create(
+        store=store, defaults={"encrypted": StoreCredentials.encrypt(values)}
+    )
+    return obj.values
+
+
+def _recover_release(op: Operation, helm_client: helm.Helm) -> None:
+    """Release a helm lock left by a process that died mid-operation.
+
+    A release in pending-install/upgrade/rollback refuses every new
+    operation ("another operation is in progress"). We hold the store's
+    lease, so no live worker of ours is running helm on it: roll back to the
+    last good revision, or uninstall a first install that never completed.
+    """
+    store = op.store
+    with op.step("Checking release state"):
+        status = helm_client.status(store.release, store.namespace)
+    state = (status or {}).get("info", {}).get("status")
+    if state not in helm.PENDING_STATES:
+        return
+    history = helm_client.history(store.release, store.namespace)
+    good = [h["revision"] for h in history if h.get("status") in ("deployed", "superseded")]
+    with op.step("Recovering a release left pending"):
+        if good:
+            helm_client.rollback(store.release, store.namespace, good[-1], timeout=300)
+            message = (f"Release was left {state} by a stopped process; "
+                       f"rolled back to revision {good[-1]}.")
+        else:
+            helm_client.uninstall(store.release, store.namespace, timeout=300)
+            message = (f"Release was left {state} by a stopped process; "
+                       "removed the unfinished install.")
+    record_event(store.id, c.EVENT_WARNING, message, reason=c.REASON_RELEASE_LOCKED, actor=ACTOR)
+
+
+def _retry_or_fail(task: Task, op: Operation, exc: errors.ProvisioningError) -> str:
+    """Transient errors are retried with backoff until the deadline."""
+    store = Store.objects.filter(pk=op.store.id).first()
+    if store is None:
+        return "gone"
+    retries = task.request.retries
+    delay = _backoff(retries)
+    deadline_ok = store.deadline_at is None or (
+        timezone.now() + timedelta(seconds=delay) < store.deadline_at
+    )
+    if exc.transient and retries < settings.STORE_TRANSIENT_RETRIES and deadline_ok:
+        record_event(
+            store.id, c.EVENT_WARNING,
+            f"{exc.message} Retrying in {delay:.0f}s (attempt {retries + 2}).",
+            reason=exc.reason, actor=ACTOR,
+        )
+        lease.release(store.id, op.worker)
+        task.retry(countdown=delay, throw=False)
+        return "retrying"
+    _fail(op, exc)
+    return c.FAILED
+
+
+def _fail(op: Operation, exc: errors.ProvisioningError) -> None:
+    store = op.store
+    details = dict(exc.details)
+    if op.kind == c.OP_PROVISION and exc.reason not in (
+        c.REASON_CLUSTER_UNREACHABLE, c.REASON_NOT_CONFIGURED
+    ):
+        details["cluster"] = kube.diagnostics(store.namespace)
+    expect = {c.PROVISIONING, c.REQUESTED} if op.kind == c.OP_PROVISION else {c.DELETING}
+    if transition(
+        store.id, c.FAILED, expect=expect, reason=exc.reason, message=exc.message,
+        actor=ACTOR, details=details, deadline_at=None,
+    ):
+        metrics.count_failure(op.kind, store.engine, exc.reason)
+        metrics.observe_operation(op.kind, store.engine, "failed", time.monotonic() - op.started)
+
+
+# -- deletion ----------------------------------------------------------------
+@shared_task(
+    bind=True, base=StoreTask,
+    soft_time_limit=settings.STORE_DELETE_TIMEOUT + DEADLINE_MARGIN,
+    time_limit=settings.STORE_DELETE_TIMEOUT + DEADLINE_MARGIN + 60,
+)
+def delete_store(self: Task, store_id: str) -> str:
+    worker = _worker_id(self)
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None or store.status != c.DELETING:
+        return "nothing to do"
+    if not lease.acquire(store_id, worker, {c.DELETING}):
+        # A provisioning worker still holds the store; its heartbeat sees the
+        # deletion within seconds and lets go.
+        self.retry(countdown=1, max_retries=600, throw=False)
+        return "waiting for the lease"
+    op = Operation(store, worker, c.OP_DELETE)
+    try:
+        if store.deadline_at is None or store.operation != c.OP_DELETE:
+            now = timezone.now()
+            budget = timedelta(seconds=settings.STORE_DELETE_TIMEOUT + DEADLINE_MARGIN)
+            Store.objects.filter(pk=store_id).update(
+                operation=c.OP_DELETE, started_at=now, deadline_at=now + budget
+            )
+            store.refresh_from_db()
+        _delete(op)
+        return c.DELETED
+    except errors.LeaseLost:
+        return "lease lost"
+    except errors.ProvisioningError as exc:
+        return _retry_or_fail(self, op, exc)
+    except SoftTimeLimitExceeded:
+        _fail(op, errors.TimedOut("Deletion ran out of time."))
+        return c.FAILED
+    except Exception as exc:
+        log.exception("store=%s deletion crashed", store_id, extra={"store": store_id})
+        _fail(op, errors.ProvisioningError(f"Unexpected error: {exc.__class__.__name__}"))
+        return c.FAILED
+    finally:
+        lease.release(store_id, worker)
+
+
+def _delete(op: Operation) -> None:
+    store = op.store
+    helm_client = helm.Helm(store.id, tick=op.tick)
+    namespace_there = kube.namespace_state(store.namespace) is not None
+    if namespace_there:
+        with op.step("Uninstalling release"), lease.helm_slot(tick=op.tick):
+            lease.renew(store.id, op.worker)
+            removed = helm_client.uninstall(store.release, store.namespace, timeout=120)
+        if not removed:
+            record_event(store.id, c.EVENT_INFO, "There was no release to uninstall.", actor=ACTOR)
+        with op.step("Deleting volumes"):
+            kube.delete_volumes(store)
+        with op.step("Deleting namespace"):
+            kube.delete_namespace(store.id, store.namespace)
+    with op.step("Waiting for the namespace to go"):
+        _wait_namespace_gone(op)
+    if transition(
+        store.id, c.DELETED, expect={c.DELETING}, actor=ACTOR, message="The store was deleted.",
+        deleted_at=timezone.now(), deadline_at=None,
+    ):
+        StoreCredentials.objects.filter(store_id=store.id).delete()
+        metrics.observe_operation(c.OP_DELETE, store.engine, "deleted",
+                                  time.monotonic() - op.started)
+
+
+def _wait_namespace_gone(op: Operation) -> None:
+    store = op.store
+    deadline = time.monotonic() + settings.STORE_NAMESPACE_WAIT
+    delay = 0.05
+    while True:
+        state = kube.namespace_state(store.namespace)
+        if state is None:
+            return
+        if time.monotonic() > deadline:
+            holders = state["conditions"] or [{"message": f"finalizers {state['finalizers']}"}]
+            raise errors.NamespaceStuck(
+                f"Namespace {store.namespace} is stuck {state['phase']}: "
+                + "; ".join(h["message"] for h in holders),
+                details={"namespace": state},
+            )
+        op.tick()
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+# -- dispatch and reconciliation --------------------------------------------
+TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store}
+
+
+def dispatch(store_id: str, operation: str) -> bool:
+    """Publish the task for a store. Never raises: if the broker is down,
+    the reconciler publishes it later (the request is already persisted)."""
+    Store.objects.filter(pk=store_id).update(dispatched_at=timezone.now())
+    try:
+        TASKS[operation].apply_async(args=[store_id], retry=False)
+        return True
+    except Exception as exc:  # kombu raises a variety of connection errors
+        log.warning("store=%s could not publish %s, the reconciler will: %s",
+                    store_id, operation, exc, extra={"store": store_id})
+        return False
+
+
+@shared_task(ignore_result=True)
+def reconcile() -> dict:
+    """Find accepted work that no live worker is doing and (re)start it.
+
+    - requested stores never picked up (broker was down, message lost);
+    - provisioning/deleting stores whose worker's lease expired (the worker
+      died): resume them, they are idempotent;
+    - operations past their deadline: fail them with a reason.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.STORE_RECONCILE_INTERVAL)
+    counts = {"dispatched": 0, "resumed": 0, "failed": 0}
+    free = Store.objects.filter(lease_expires_at__isnull=True) | Store.objects.filter(
+        lease_expires_at__lt=now
+    )
+
+    for store in free.filter(status__in=list(c.BUSY_STATES)).only(
+        "id", "status", "engine", "dispatched_at", "deadline_at", "operation"
+    ):
+        if store.deadline_at and store.deadline_at < now:
+            reason = errors.NamespaceStuck if store.status == c.DELETING else errors.TimedOut
+            kind = c.OP_DELETE if store.status == c.DELETING else c.OP_PROVISION
+            op = Operation(store, "reconciler", kind)
+            _fail(op, reason(f"The {kind} operation passed its deadline without finishing."))
+            counts["failed"] += 1
+            continue
+        if store.dispatched_at and store.dispatched_at > stale:
+            continue  # recently sent; give the worker time to pick it up
+        operation = c.OP_DELETE if store.status == c.DELETING else c.OP_PROVISION
+        if store.status != c.REQUESTED:
+            record_event(store.id, c.EVENT_INFO,
+                         "The worker stopped responding; resuming the operation.",
+                         reason=c.REASON_WORKER_LOST, actor="reconciler")
+            counts["resumed"] += 1
+        else:
+            counts["dispatched"] += 1
+        dispatch(store.id, operation)
+
+    # A deletion that failed (a namespace stuck on a finalizer) is retried
+    # until the namespace is gone; the operator sees each attempt.
+    retry_before = now - timedelta(seconds=settings.STORE_DELETE_RETRY_INTERVAL)
+    for store_id in Store.objects.filter(
+        status=c.FAILED, operation=c.OP_DELETE, updated_at__lt=retry_before
+    ).values_list("id", flat=True):
+        if transition(store_id, c.DELETING, expect={c.FAILED}, actor="reconciler",
+                      message="Retrying the deletion.", deadline_at=None):
+            dispatch(store_id, c.OP_DELETE)
+            counts["resumed"] += 1
+    if any(counts.values()):
+        log.info("reconcile: %s", counts)
+    return counts

@@ -1,0 +1,450 @@
+"""A small, stateful fake Kubernetes API server on loopback, plus a fake
+ingress controller.
+
+The platform's ``kubernetes`` client and the fake helm talk to it over real
+HTTP, exactly as they would to a cluster; nothing of ours is patched. It
+speaks the subset of the API they use, with the real API's shapes: object
+metadata (uid, resourceVersion, creationTimestamp), list kinds, label
+selectors, ``Status`` error bodies (404 NotFound, 409 AlreadyExists, 403 for
+new content in a terminating namespace, 429 TooManyRequests), and namespace
+deletion through the ``Terminating`` phase.
+
+Faults, for the reliability tests and the chaos script, are set through the
+object (``server.faults``) or over HTTP (``POST /_fake/faults``):
+
+- ``refuse``: stop listening altogether (connection refused), see pause()
+- ``throttle``: answer the next N requests with 429
+- ``stuck_namespaces``: namespaces whose deletion hangs on a finalizer
+- ``storefront_down``: hosts for which the fake ingress answers 503
+
+The fake ingress answers 200 for any Host that an Ingress object in a live
+namespace routes, and 404 otherwise, like an ingress controller would.
+
+Run standalone: ``python -m provisioning.tests.fakes.kubeapi --port 0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+CORE_RESOURCES = {
+    "namespaces": "Namespace", "secrets": "Secret", "configmaps": "ConfigMap",
+    "services": "Service", "serviceaccounts": "ServiceAccount", "pods": "Pod",
+    "events": "Event", "persistentvolumeclaims": "PersistentVolumeClaim",
+    "resourcequotas": "ResourceQuota", "limitranges": "LimitRange", "endpoints": "Endpoints",
+}
+GROUP_RESOURCES = {
+    "deployments": "Deployment", "statefulsets": "StatefulSet", "replicasets": "ReplicaSet",
+    "jobs": "Job", "cronjobs": "CronJob", "ingresses": "Ingress",
+    "networkpolicies": "NetworkPolicy", "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "poddisruptionbudgets": "PodDisruptionBudget", "roles": "Role", "rolebindings": "RoleBinding",
+}
+KIND_TO_RESOURCE = {kind: res for res, kind in {**CORE_RESOURCES, **GROUP_RESOURCES}.items()}
+
+PATH = re.compile(
+    r"^/(?:api/(?P<core_version>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<ns>[^/]+))?(?:/(?P<resource>[a-z]+))?(?:/(?P<name>[^/]+))?/?$"
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_body(code: int, reason: str, message: str, name: str = "", kind: str = "") -> dict:
+    return {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "details": {"name": name, "kind": kind},
+        "code": code,
+    }
+
+
+def merge(target: dict, patch: dict) -> dict:
+    """JSON merge patch (RFC 7386), which covers the patches we send."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+    return target
+
+
+def matches(labels: dict, selector: str) -> bool:
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif labels.get(term) is None:
+            return False
+    return True
+
+
+class Cluster:
+    """The state: objects keyed by (resource, namespace, name)."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.objects: dict[tuple[str, str, str], dict] = {}
+        self.version = 1
+        self.faults: dict = {"throttle": 0, "stuck_namespaces": set(), "storefront_down": set()}
+        self.terminate_delay = 0.05
+        self.requests: list[tuple[str, str]] = []
+
+    def _meta(self, obj: dict, namespace: str) -> dict:
+        self.version += 1
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", now_iso())
+        meta["resourceVersion"] = str(self.version)
+        if namespace:
+            meta["namespace"] = namespace
+        return obj
+
+    def namespace_phase(self, name: str) -> str | None:
+        ns = self.objects.get(("namespaces", "", name))
+        return ns["status"]["phase"] if ns else None
+
+    def create(self, resource: str, namespace: str, obj: dict) -> tuple[int, dict]:
+        name = obj.get("metadata", {}).get("name") or ""
+        if not name and obj.get("metadata", {}).get("generateName"):
+            name = obj["metadata"]["generateName"] + uuid.uuid4().hex[:5]
+            obj["metadata"]["name"] = name
+        with self.lock:
+            if namespace:
+                phase = self.namespace_phase(namespace)
+                if phase is None:
+                    return 404, status_body(404, "NotFound", f'namespaces "{namespace}" not found',
+                                            namespace, "namespaces")
+                if phase == "Terminating":
+                    return 403, status_body(
+                        403, "Forbidden",
+                        f'{resource} "{name}" is forbidden: unable to create new content in '
+                        f"namespace {namespace} because it is being terminated", name, resource)
+            key = (resource, namespace, name)
+            if key in self.objects:
+                return 409, status_body(409, "AlreadyExists",
+                                        f'{resource} "{name}" already exists', name, resource)
+            obj = self._meta(copy.deepcopy(obj), namespace)
+            if resource == "namespaces":
+                obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+                obj["status"] = {"phase": "Active"}
+            self.objects[key] = obj
+            return 201, obj
+
+    def get(self, resource: str, namespace: str, name: str) -> tuple[int, dict]:
+        with self.lock:
+            obj = self.objects.get((resource, namespace, name))
+            if obj is None:
+                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
+                                        name, resource)
+            return 200, copy.deepcopy(obj)
+
+    def list(self, resource: str, namespace: str | None, selector: str) -> list[dict]:
+        with self.lock:
+            return [
+                copy.deepcopy(obj) for (res, ns, _), obj in sorted(self.objects.items())
+                if res == resource and (namespace is None or ns == namespace)
+                and matches(obj["metadata"].get("labels") or {}, selector)
+            ]
+
+    def replace(self, resource: str, namespace: str, name: str, obj: dict) -> tuple[int, dict]:
+        with self.lock:
+            if (resource, namespace, name) not in self.objects:
+                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
+                                        name, resource)
+            old = self.objects[(resource, namespace, name)]
+            obj = copy.deepcopy(obj)
+            obj.setdefault("metadata", {})["uid"] = old["metadata"]["uid"]
+            obj["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"]
+            if resource == "namespaces":
+                obj["status"] = old["status"]
+            self.objects[(resource, namespace, name)] = self._meta(obj, namespace)
+            return 200, copy.deepcopy(self.objects[(resource, namespace, name)])
+
+    def patch(self, resource: str, namespace: str, name: str, patch: dict) -> tuple[int, dict]:
+        with self.lock:
+            obj = self.objects.get((resource, namespace, name))
+            if obj is None:
+                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
+                                        name, resource)
+            merge(obj, patch)
+            self._meta(obj, namespace)
+            return 200, copy.deepcopy(obj)
+
+    def delete(self, resource: str, namespace: str, name: str) -> tuple[int, dict]:
+        with self.lock:
+            obj = self.objects.get((resource, namespace, name))
+            if obj is None:
+                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
+                                        name, resource)
+            if resource != "namespaces":
+                del self.objects[(resource, namespace, name)]
+                return 200, obj
+            if obj["status"]["phase"] != "Terminating":
+                obj["status"]["phase"] = "Terminating"
+                obj["metadata"]["deletionTimestamp"] = now_iso()
+                threading.Thread(target=self._finish_namespace, args=(name,), daemon=True).start()
+            return 200, copy.deepcopy(obj)
+
+    def _finish_namespace(self, name: str) -> None:
+        """Remove a terminating namespace and its content, unless stuck."""
+        time.sleep(self.terminate_delay)
+        while True:
+            with self.lock:
+                if name not in self.faults["stuck_namespaces"]:
+                    for key in [k for k in self.objects if k[1] == name]:
+                        del self.objects[key]
+                    self.objects.pop(("namespaces", "", name), None)
+                    return
+                ns = self.objects.get(("namespaces", "", name))
+                if ns is not None:
+                    ns["status"]["conditions"] = [{
+                        "type": "NamespaceFinalizersRemaining", "status": "True",
+                        "reason": "SomeFinalizersRemain",
+                        "message": "Some content in the namespace has finalizers remaining: "
+                                   "example.com/backup-protection in 1 resource instances",
+                    }]
+            time.sleep(0.1)
+
+    def ingress_hosts(self) -> set[str]:
+        with self.lock:
+            hosts = set()
+            for (res, ns, _), obj in self.objects.items():
+                if res == "ingresses" and self.namespace_phase(ns) == "Active":
+                    for rule in obj.get("spec", {}).get("rules", []):
+                        hosts.add(rule.get("host", ""))
+            return hosts
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"/".join(k): copy.deepcopy(v) for k, v in self.objects.items()}
+
+
+class ApiHandler(BaseHTTPRequestHandler):
+    cluster: Cluster
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _send(self, code: int, body: dict, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}") if length else {}
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        cluster = self.cluster
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        body = self._body() if method in ("POST", "PUT", "PATCH") else {}
+        if url.path == "/_fake/faults":
+            return self._faults(method, body)
+        if url.path == "/_fake/state":
+            return self._send(200, cluster.snapshot())
+        with cluster.lock:
+            cluster.requests.append((method, url.path))
+            if cluster.faults["throttle"] > 0:
+                cluster.faults["throttle"] -= 1
+                return self._send(429, status_body(
+                    429, "TooManyRequests", "Too many requests, please try again later."),
+                    {"Retry-After": "1"})
+        if url.path == "/version":
+            return self._send(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake",
+                                    "platform": "linux/amd64"})
+        if url.path in ("/api", "/apis"):
+            return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
+        match = PATH.match(url.path)
+        if not match or not (match["resource"] or match["ns"]):
+            return self._send(404, status_body(404, "NotFound", "the server could not find "
+                                                                 "the requested resource"))
+        ns, resource, name = match["ns"] or "", match["resource"], match["name"]
+        if resource is None:  # /api/v1/namespaces/NAME
+            resource, name, ns = "namespaces", ns, ""
+        selector = query.get("labelSelector", [""])[0]
+        if method == "GET" and not name:
+            items = cluster.list(resource, ns if match["ns"] else None, selector)
+            kind = CORE_RESOURCES.get(resource) or GROUP_RESOURCES.get(resource, "Object")
+            return self._send(200, {"kind": f"{kind}List", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(cluster.version)},
+                                    "items": items})
+        if method == "GET":
+            return self._send(*cluster.get(resource, ns, name))
+        if method == "POST":
+            return self._send(*cluster.create(resource, ns, body))
+        if method == "PUT":
+            return self._send(*cluster.replace(resource, ns, name, body))
+        if method == "PATCH":
+            return self._send(*cluster.patch(resource, ns, name, body))
+        if method == "DELETE":
+            return self._send(*cluster.delete(resource, ns, name))
+        return self._send(405, status_body(405, "MethodNotAllowed", method))
+
+    def _faults(self, method: str, body: dict) -> None:
+        faults = self.cluster.faults
+        if method == "POST":
+            for key in ("stuck_namespaces", "storefront_down"):
+                if key in body:
+                    faults[key] = set(body[key])
+            if "throttle" in body:
+                faults["throttle"] = int(body["throttle"])
+        self._send(200, {k: sorted(v) if isinstance(v, set) else v for k, v in faults.items()})
+
+
+class IngressHandler(BaseHTTPRequestHandler):
+    cluster: Cluster
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        host = (self.headers.get("Host") or "").split(":")[0]
+        if host in self.cluster.faults["storefront_down"]:
+            code, text = 503, "Service Unavailable"
+        elif host in self.cluster.ingress_hosts():
+            code, text = 200, f"<html><body>Storefront of {host}</body></html>"
+        else:
+            code, text = 404, "404 page not found"
+        data = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class FakeKubernetes:
+    """The API server and the ingress, each on its own loopback port."""
+
+    def __init__(self, port: int = 0, ingress_port: int = 0):
+        self.cluster = Cluster()
+        api_handler = type("Api", (ApiHandler,), {"cluster": self.cluster})
+        ingress_handler = type("Ingress", (IngressHandler,), {"cluster": self.cluster})
+        self.api = ThreadingHTTPServer(("127.0.0.1", port), api_handler)
+        self.api.daemon_threads = True
+        self.ingress = ThreadingHTTPServer(("127.0.0.1", ingress_port), ingress_handler)
+        self.ingress.daemon_threads = True
+        self.port = self.api.server_address[1]
+        self.ingress_port = self.ingress.server_address[1]
+        self._threads: list[threading.Thread] = []
+        self._api_handler = api_handler
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ingress_url(self) -> str:
+        return f"http://127.0.0.1:{self.ingress_port}"
+
+    @property
+    def faults(self) -> dict:
+        return self.cluster.faults
+
+    def start(self) -> FakeKubernetes:
+        for server in (self.api, self.ingress):
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        for server in (self.api, self.ingress):
+            server.shutdown()
+            server.server_close()
+
+    def pause(self) -> None:
+        """Stop listening: clients get 'connection refused', like a dead cluster."""
+        self.api.shutdown()
+        self.api.server_close()
+
+    def resume(self) -> None:
+        self.api = ThreadingHTTPServer(("127.0.0.1", self.port), self._api_handler)
+        self.api.daemon_threads = True
+        thread = threading.Thread(target=self.api.serve_forever, daemon=True)
+        thread.start()
+
+    def write_kubeconfig(self, path) -> str:
+        path.write_text(kubeconfig(self.url))
+        return str(path)
+
+    # -- assertions helpers ------------------------------------------------
+    def namespaces(self, selector: str = "") -> list[dict]:
+        return self.cluster.list("namespaces", None, selector)
+
+    def objects_in(self, namespace: str) -> list[str]:
+        with self.cluster.lock:
+            return sorted(f"{res}/{name}" for (res, ns, name) in self.cluster.objects
+                          if ns == namespace)
+
+
+def kubeconfig(server: str) -> str:
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: fake\n  cluster:\n    server: {server}\n"
+        "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n"
+        "current-context: fake\n"
+        "users:\n- name: fake\n  user:\n    token: fake-token\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ingress-port", type=int, default=0)
+    parser.add_argument("--kubeconfig", help="write a kubeconfig pointing here")
+    args = parser.parse_args()
+    fake = FakeKubernetes(args.port, args.ingress_port).start()
+    if args.kubeconfig:
+        from pathlib import Path
+
+        fake.write_kubeconfig(Path(args.kubeconfig))
+    print(json.dumps({"api": fake.url, "ingress": fake.ingress_url}), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

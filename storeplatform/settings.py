@@ -1,0 +1,259 @@
+"""Settings for storeplatform.
+
+Every knob an operator may turn is an environment variable, read through the
+small helpers below, with a default that lets a fresh checkout run without
+any setup. The README lists each variable once.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return env(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env(name, str(default)))
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read a secret from NAME, or from the file named by NAME_FILE."""
+    path = env(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return env(name, default)
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+# The default key only works with DEBUG on; production must set its own.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY") or (
+    "dev-only-insecure-key-change-me" if DEBUG else ""
+)
+if not SECRET_KEY:
+    raise RuntimeError("Set DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) when DEBUG is off")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "django_celery_results",
+    "django_celery_beat",
+    "stores",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "stores.middleware.RequestBodyLimitMiddleware",
+]
+
+ROOT_URLCONF = "storeplatform.urls"
+WSGI_APPLICATION = "storeplatform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: wait for locks instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Redis is the rate-limit cache and the broker. Short socket timeouts: a dead
+# Redis must turn into a clear error, not a hung request.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "stores:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Request bodies: the API takes small JSON documents only.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "stores.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "storeplatform API",
+    "DESCRIPTION": "Create, watch and delete ecommerce stores on Kubernetes.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery -----------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Publishing must not hang a web request when Redis is down: fail fast, the
+# reconciler dispatches whatever was persisted but not published.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Stores -----------------------------------------------------------------
+HELM_BIN = env("HELM_BIN", "helm")
+KUBECONFIG = env("KUBECONFIG")
+CHARTS_DIR = Path(env("STORE_CHARTS_DIR", str(BASE_DIR / "charts")))
+VALUES_DIR = Path(env("STORE_VALUES_DIR", str(BASE_DIR / "deploy" / "values")))
+STORE_VALUES_PROFILE = env("STORE_VALUES_PROFILE", "local")
+STORE_BASE_DOMAIN = env("STORE_BASE_DOMAIN", "localtest.me")
+STORE_HOST_PATTERN = env("STORE_HOST_PATTERN", "{slug}.{base_domain}")
+STORE_SCHEME = env("STORE_SCHEME", "http")
+STORE_INGRESS_CLASS = env("STORE_INGRESS_CLASS", "")
+STORE_TLS_CLUSTER_ISSUER = env("STORE_TLS_CLUSTER_ISSUER", "")
+# When set, storefront probes connect here and send the store's Host header
+# (the ingress controller's in-cluster address); otherwise the public URL.
+STORE_INGRESS_PROBE_URL = env("STORE_INGRESS_PROBE_URL", "")
+STORE_PROVISION_TIMEOUT = env_int("STORE_PROVISION_TIMEOUT", 600)
+STORE_DELETE_TIMEOUT = env_int("STORE_DELETE_TIMEOUT", 300)
+STORE_READY_PROBE_TIMEOUT = env_int("STORE_READY_PROBE_TIMEOUT", 60)
+STORE_MAX_PER_USER = env_int("STORE_MAX_PER_USER", 3)
+STORE_HELM_HISTORY_MAX = env_int("STORE_HELM_HISTORY_MAX", 5)
+# A global cap on helm processes running at once across all workers.
+STORE_MAX_CONCURRENT_HELM = env_int("STORE_MAX_CONCURRENT_HELM", 8)
+# How often the reconciler runs, and how long a worker's lease on a store
+# lasts without a heartbeat before another worker may take over.
+STORE_RECONCILE_INTERVAL = env_int("STORE_RECONCILE_INTERVAL", 30)
+STORE_LEASE_SECONDS = env_int("STORE_LEASE_SECONDS", 60)
+# Transient failures (cluster unreachable, throttled) are retried this many
+# times, waiting STORE_RETRY_BACKOFF * 2**n seconds, within the deadline.
+STORE_TRANSIENT_RETRIES = env_int("STORE_TRANSIENT_RETRIES", 4)
+STORE_RETRY_BACKOFF = float(env("STORE_RETRY_BACKOFF", "2"))
+STORE_HEARTBEAT_SECONDS = float(env("STORE_HEARTBEAT_SECONDS", "5"))
+# How long one deletion attempt waits for the namespace to disappear.
+STORE_NAMESPACE_WAIT = env_int("STORE_NAMESPACE_WAIT", 120)
+# A deletion that failed (namespace stuck) is tried again this often.
+STORE_DELETE_RETRY_INTERVAL = env_int("STORE_DELETE_RETRY_INTERVAL", 300)
+# Credentials are encrypted at rest with a key derived from this secret.
+STORE_CREDENTIALS_KEY = env_secret("STORE_CREDENTIALS_KEY") or SECRET_KEY
+
+# Rate limits for create and delete, per user and per IP (django-ratelimit).
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+STORE_CREATE_RATE = env("STORE_CREATE_RATE", "10/m")
+STORE_DELETE_RATE = env("STORE_DELETE_RATE", "20/m")
+
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+
+# The broker must keep an unacknowledged task longer than the longest
+# operation, or Redis hands it to a second worker while the first still runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 2 * max(STORE_PROVISION_TIMEOUT, STORE_DELETE_TIMEOUT) + 900,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+}
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-stores": {
+        "task": "provisioning.tasks.reconcile",
+        "schedule": float(STORE_RECONCILE_INTERVAL),
+    },
+}
+
+LOG_FORMAT = env("LOG_FORMAT", "text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "storeplatform.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "kubernetes": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,153 @@
+"""Operators' view: every store, its timeline and commands, quotas, audit."""
+
+import csv
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.utils.html import format_html
+
+from stores import services
+from stores.models import AuditEntry, CommandRecord, Quota, Store, StoreEvent
+
+
+def _actor(request) -> services.Actor:
+    return services.Actor(request.user, ip=request.META.get("REMOTE_ADDR"), via="admin")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class EventInline(ReadOnlyInline):
+    model = StoreEvent
+    fields = ["created_at", "kind", "status_from", "status_to", "step", "message", "reason",
+              "duration_ms", "actor"]
+    readonly_fields = fields
+    ordering = ["id"]
+
+
+class CommandInline(ReadOnlyInline):
+    model = CommandRecord
+    fields = ["started_at", "tool", "command", "exit_code", "duration_ms", "stderr_tail"]
+    readonly_fields = fields
+    ordering = ["id"]
+
+    @admin.display(description="command")
+    def command(self, obj):
+        return " ".join(obj.argv)
+
+    @admin.display(description="stderr")
+    def stderr_tail(self, obj):
+        return obj.stderr[-500:]
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "engine", "status_badge", "status_reason", "owner", "host",
+                    "current_step", "created_at", "ready_at"]
+    list_filter = ["status", "engine", "owner"]
+    list_select_related = ["owner"]
+    search_fields = ["id", "name", "slug", "host", "owner__username", "status_message"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    readonly_fields = [f.name for f in Store._meta.fields]
+    inlines = [EventInline, CommandInline]
+    actions = ["retry_stores", "delete_stores", "force_fail_stores"]
+
+    def has_add_permission(self, request):
+        return False  # stores are created through the services, with quotas
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return format_html('<span class="badge badge-{}">{}</span>', obj.status, obj.status)
+
+    def _each(self, request, queryset, fn, verb):
+        done, refused = 0, []
+        for store in queryset:
+            try:
+                result = fn(store)
+                done += 1 if result is not False else 0
+                if result is False:
+                    refused.append(f"{store.id}: not in a state that allows it")
+            except services.StoreRequestError as exc:
+                refused.append(f"{store.id}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb} {done} store(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+    @admin.action(description="Retry selected failed stores")
+    def retry_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.retry_store(_actor(request), s), "Retried")
+
+    @admin.action(description="Delete selected stores")
+    def delete_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.delete_store(_actor(request), s),
+                   "Deleting")
+
+    @admin.action(description="Force-fail selected stuck stores")
+    def force_fail_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.force_fail(_actor(request), s),
+                   "Force-failed")
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    list_display = ["user", "max_stores", "note", "updated_at"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.audit(_actor(request), "quota", "", user=obj.user.get_username(),
+                       max_stores=obj.max_stores)
+
+
+@admin.register(CommandRecord)
+class CommandRecordAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "store", "tool", "short_argv", "exit_code", "duration_ms"]
+    list_filter = ["tool", "exit_code"]
+    search_fields = ["store__id", "store__name"]
+    list_select_related = ["store"]
+    readonly_fields = [f.name for f in CommandRecord._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="command")
+    def short_argv(self, obj):
+        return " ".join(obj.argv)[:120]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_name", "action", "store_id", "ip", "via"]
+    list_filter = ["action", "via"]
+    search_fields = ["actor_name", "store_id", "ip"]
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    actions = ["export_csv"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Export selected entries as CSV")
+    def export_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["time", "actor", "action", "store", "ip", "via", "details"])
+        for entry in queryset.order_by("created_at"):
+            writer.writerow([entry.created_at.isoformat(), entry.actor_name, entry.action,
+                             entry.store_id, entry.ip or "", entry.via, entry.details])
+        return response

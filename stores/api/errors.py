@@ -1,0 +1,35 @@
+"""One error shape for the whole API: ``{"detail": ..., "field": ...}``."""
+
+import logging
+
+from django.db import DatabaseError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from stores.ratelimits import RateLimited
+from stores.services import StoreRequestError
+
+log = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, StoreRequestError):
+        body = {"detail": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return Response(body, status=exc.status)
+    if isinstance(exc, RateLimited):
+        return Response(
+            {"detail": exc.message}, status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, DatabaseError):
+        # The request could not be persisted: say so, and nothing was done.
+        log.error("database unavailable while serving the API: %s", exc)
+        return Response(
+            {"detail": "The platform's database is unavailable, so nothing was saved. "
+                       "Please try again in a minute."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"},
+        )
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,76 @@
+from rest_framework import serializers
+
+from provisioning.engines import ENGINES
+from stores import constants as c
+from stores.models import Store, StoreEvent
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, instead of silently ignoring them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"detail": "Expected a JSON object."})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {field: ["Unknown field: remove it from the request."] for field in unknown}
+            )
+        return super().to_internal_value(data)
+
+
+class StoreCreateSerializer(StrictSerializer):
+    # Names and engines are validated by stores.services, which the web page
+    # shares; the schema still documents them.
+    name = serializers.CharField(
+        min_length=c.NAME_MIN_LENGTH, max_length=c.NAME_MAX_LENGTH,
+        help_text="3-40 characters; its slug becomes the store's host name.",
+    )
+    engine = serializers.ChoiceField(choices=sorted(ENGINES))
+
+
+class RollbackSerializer(StrictSerializer):
+    revision = serializers.IntegerField(min_value=1)
+
+
+class StoreSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    storefront_url = serializers.CharField(read_only=True)
+    admin_url = serializers.CharField(read_only=True)
+    status_title = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Store
+        fields = [
+            "id", "name", "engine", "status", "status_reason", "status_title", "status_message",
+            "storefront_url", "admin_url", "host", "owner", "current_step", "step_started_at",
+            "chart_version", "helm_revision", "created_at", "updated_at", "ready_at",
+            "deleted_at", "diagnostics",
+        ]
+        read_only_fields = fields
+
+
+class StoreEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StoreEvent
+        fields = [
+            "id", "created_at", "kind", "status_from", "status_to", "step", "message",
+            "reason", "duration_ms", "actor",
+        ]
+        read_only_fields = fields
+
+
+class CredentialsSerializer(serializers.Serializer):
+    admin_url = serializers.CharField()
+    username = serializers.CharField()
+    email = serializers.CharField()
+    password = serializers.CharField()
+
+
+class RevisionSerializer(serializers.Serializer):
+    revision = serializers.IntegerField()
+    updated = serializers.CharField()
+    status = serializers.CharField()
+    chart = serializers.CharField()
+    app_version = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)

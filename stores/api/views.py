@@ -1,0 +1,116 @@
+"""The REST API. Business rules live in stores.services; these views only
+translate HTTP to service calls and back."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from stores import constants as c
+from stores import ratelimits, services
+from stores.api.serializers import (
+    CredentialsSerializer,
+    StoreCreateSerializer,
+    StoreEventSerializer,
+    StoreSerializer,
+)
+from stores.models import Store, StoreCredentials
+
+
+class NewestFirst(CursorPagination):
+    # A cursor, not page numbers: the cost of a page does not grow with the
+    # number of stores (no COUNT, no OFFSET).
+    ordering = ("-created_at", "id")
+    page_size = 25
+    max_page_size = 100
+    page_size_query_param = "page_size"
+
+
+class EventPagination(CursorPagination):
+    ordering = ("id",)
+    page_size = 100
+    max_page_size = 500
+    page_size_query_param = "page_size"
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def actor_for(request) -> services.Actor:
+    return services.Actor(request.user, ip=client_ip(request), via="api")
+
+
+class StoreViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = StoreSerializer
+    pagination_class = NewestFirst
+
+    def get_queryset(self):
+        stores = Store.objects.select_related("owner")
+        if not self.request.user.is_staff:
+            stores = stores.filter(owner=self.request.user)
+        if self.action == "list":
+            wanted = self.request.query_params.get("status")
+            stores = stores.filter(status=wanted) if wanted else stores.exclude(status=c.DELETED)
+        return stores
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=[s for s, _ in c.STATUS_CHOICES],
+                                     description="Only stores in this status (default: all "
+                                                 "but deleted).")]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=StoreCreateSerializer, responses={202: StoreSerializer})
+    def create(self, request):
+        ratelimits.check(request, "create")
+        data = StoreCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = services.create_store(
+            actor_for(request), data.validated_data["name"], data.validated_data["engine"]
+        )
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: StoreSerializer})
+    def destroy(self, request, pk=None):
+        store = self.get_object()
+        ratelimits.check(request, "delete")
+        store = services.delete_store(actor_for(request), store)
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: StoreSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        store = services.retry_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=StoreEventSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=EventPagination)
+    def events(self, request, pk=None):
+        store = self.get_object()
+        page = self.paginate_queryset(store.events.all())
+        return self.get_paginated_response(StoreEventSerializer(page, many=True).data)
+
+    @extend_schema(responses=CredentialsSerializer)
+    @action(detail=True, methods=["get"])
+    def credentials(self, request, pk=None):
+        # Owner only: staff can see every store, but not log into its shop.
+        store = get_object_or_404(Store, pk=pk, owner=request.user)
+        creds = StoreCredentials.objects.filter(store=store).first()
+        if creds is None or store.status == c.DELETED:
+            return Response(
+                {"detail": "This store has no credentials yet (or any more): they are "
+                           "created when provisioning starts."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        values = creds.values
+        services.audit(actor_for(request), "view_credentials", store.id)
+        return Response(CredentialsSerializer({
+            "admin_url": store.admin_url, "username": values["admin-username"],
+            "email": values["admin-email"], "password": values["admin-password"],
+        }).data)

@@ -1,0 +1,98 @@
+"""Store states, the legal moves between them, and failure reasons.
+
+*Where a store is* (its status) is kept apart from *why* (a reason code and a
+plain-words message). A status changes only through
+``stores.transitions.transition``, which checks this table.
+"""
+
+REQUESTED = "requested"
+PROVISIONING = "provisioning"
+READY = "ready"
+FAILED = "failed"
+DELETING = "deleting"
+DELETED = "deleted"
+
+STATUS_CHOICES = [
+    (REQUESTED, "Requested"),
+    (PROVISIONING, "Provisioning"),
+    (READY, "Ready"),
+    (FAILED, "Failed"),
+    (DELETING, "Deleting"),
+    (DELETED, "Deleted"),
+]
+
+FINAL_STATES = frozenset({DELETED})
+# States in which a worker is (or should be) doing something for the store.
+BUSY_STATES = frozenset({REQUESTED, PROVISIONING, DELETING})
+# Stores that count against an owner's quota.
+LIVE_STATES = frozenset({REQUESTED, PROVISIONING, READY, FAILED, DELETING})
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
+    PROVISIONING: frozenset({READY, FAILED, DELETING}),
+    READY: frozenset({DELETING}),
+    FAILED: frozenset({REQUESTED, DELETING}),
+    DELETING: frozenset({DELETED, FAILED}),
+    DELETED: frozenset(),
+}
+
+# Who may retry what. Retrying a failed delete resumes the delete.
+RETRYABLE_STATES = frozenset({FAILED})
+DELETABLE_STATES = frozenset({REQUESTED, PROVISIONING, READY, FAILED})
+
+# Operations a worker carries out.
+OP_PROVISION = "provision"
+OP_DELETE = "delete"
+OPERATION_CHOICES = [(OP_PROVISION, "Provision"), (OP_DELETE, "Delete")]
+
+# Failure reasons: short codes for machines, titles for people.
+REASON_CLUSTER_UNREACHABLE = "cluster_unreachable"
+REASON_CLUSTER_THROTTLED = "cluster_throttled"
+REASON_TIMED_OUT = "timed_out"
+REASON_QUOTA_EXCEEDED = "quota_exceeded"
+REASON_CHART_ERROR = "chart_error"
+REASON_RELEASE_LOCKED = "release_locked"
+REASON_STOREFRONT_DOWN = "storefront_unreachable"
+REASON_NAMESPACE_STUCK = "namespace_stuck"
+REASON_HELM_FAILED = "helm_failed"
+REASON_WORKER_LOST = "worker_lost"
+REASON_FORCE_FAILED = "force_failed"
+REASON_NOT_CONFIGURED = "cluster_not_configured"
+REASON_INTERNAL = "internal_error"
+
+REASON_TITLES = {
+    REASON_CLUSTER_UNREACHABLE: "The Kubernetes cluster could not be reached",
+    REASON_CLUSTER_THROTTLED: "The Kubernetes API is throttling requests",
+    REASON_TIMED_OUT: "Timed out waiting for the store's pods to become ready",
+    REASON_QUOTA_EXCEEDED: "The store's resource quota was exceeded",
+    REASON_CHART_ERROR: "The store's chart or its values are invalid",
+    REASON_RELEASE_LOCKED: "Another helm operation holds the release",
+    REASON_STOREFRONT_DOWN: "The storefront did not answer",
+    REASON_NAMESPACE_STUCK: "The store's namespace is stuck terminating",
+    REASON_HELM_FAILED: "helm failed",
+    REASON_WORKER_LOST: "The worker running this store stopped",
+    REASON_FORCE_FAILED: "Stopped by an operator",
+    REASON_NOT_CONFIGURED: "No Kubernetes cluster is configured",
+    REASON_INTERNAL: "Internal error",
+}
+
+# Event kinds in a store's timeline.
+EVENT_STATUS = "status"
+EVENT_STEP = "step"
+EVENT_INFO = "info"
+EVENT_WARNING = "warning"
+EVENT_KIND_CHOICES = [
+    (EVENT_STATUS, "Status change"),
+    (EVENT_STEP, "Step"),
+    (EVENT_INFO, "Info"),
+    (EVENT_WARNING, "Warning"),
+]
+
+# Labels that mark cluster objects as ours.
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "storeplatform"
+LABEL_STORE_ID = "storeplatform.io/store-id"
+LABEL_OWNER = "storeplatform.io/owner"
+
+NAME_MIN_LENGTH = 3
+NAME_MAX_LENGTH = 40

@@ -1,0 +1,85 @@
+"""``/metrics`` in Prometheus format.
+
+Store gauges (by engine and state, stuck past deadline, queue depth) are read
+from the database and Redis at scrape time, so every web replica reports the
+same truth. Histograms and counters (helm durations, operation durations,
+failures) come from the worker processes through prometheus-client's
+multiprocess directory (PROMETHEUS_MULTIPROC_DIR) when it is set, else from
+this process.
+
+Protected by ``Authorization: Bearer <METRICS_TOKEN>`` when METRICS_TOKEN is
+set; otherwise open (then fence it with a NetworkPolicy).
+"""
+
+import hmac
+import os
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpResponse
+from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from stores import constants as c
+from stores.models import Store
+
+
+class StoreCollector:
+    def collect(self):
+        by_state = GaugeMetricFamily(
+            "storeplatform_stores", "Stores by engine and status.", labels=["engine", "status"]
+        )
+        rows = Store.objects.values("engine", "status").annotate(n=Count("id"))
+        for row in rows:
+            by_state.add_metric([row["engine"], row["status"]], row["n"])
+        yield by_state
+
+        stuck = GaugeMetricFamily(
+            "storeplatform_stores_stuck",
+            "Stores in a busy state past their deadline.", labels=["status"],
+        )
+        now = timezone.now()
+        stuck_rows = (
+            Store.objects.filter(status__in=list(c.BUSY_STATES), deadline_at__lt=now)
+            .values("status").annotate(n=Count("id"))
+        )
+        counts = {row["status"]: row["n"] for row in stuck_rows}
+        for status in sorted(c.BUSY_STATES):
+            stuck.add_metric([status], counts.get(status, 0))
+        yield stuck
+
+        depth = GaugeMetricFamily(
+            "storeplatform_celery_queue_depth", "Tasks waiting in the Celery queue.",
+            labels=["queue"],
+        )
+        try:
+            from provisioning.lease import redis_client
+
+            depth.add_metric(["celery"], redis_client().llen("celery"))
+        except Exception:
+            pass
+        yield depth
+
+
+def _registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for collector in list(REGISTRY._collector_to_names):
+            registry.register(collector)
+    registry.register(StoreCollector())
+    return registry
+
+
+def metrics(request):
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return HttpResponse("metrics need a bearer token\n", status=401,
+                                content_type="text/plain")
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

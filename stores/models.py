@@ -1,0 +1,214 @@
+"""What a store is: the store itself, its timeline, its commands, quotas."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import string
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from stores import constants as c
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_store_id() -> str:
+    """A random, immutable, DNS-safe id: a letter then nine letters or digits."""
+    return secrets.choice(string.ascii_lowercase) + "".join(
+        secrets.choice(ID_ALPHABET) for _ in range(9)
+    )
+
+
+class Store(models.Model):
+    id = models.CharField(primary_key=True, max_length=12, default=new_store_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="stores")
+    name = models.CharField(max_length=c.NAME_MAX_LENGTH)
+    slug = models.SlugField(max_length=63)
+    host = models.CharField(max_length=253)
+    engine = models.CharField(max_length=20)
+
+    status = models.CharField(max_length=20, choices=c.STATUS_CHOICES, default=c.REQUESTED)
+    status_reason = models.CharField(max_length=40, blank=True)
+    status_message = models.TextField(blank=True)
+    diagnostics = models.JSONField(default=dict, blank=True)
+    current_step = models.CharField(max_length=80, blank=True)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+
+    # The operation in flight and the worker lease on it (see provisioning.lease).
+    operation = models.CharField(max_length=20, choices=c.OPERATION_CHOICES, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    chart_version = models.CharField(max_length=40, blank=True)
+    helm_revision = models.PositiveIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "id"], name="store_owner_created"),
+            models.Index(fields=["-created_at", "id"], name="store_created"),
+            models.Index(fields=["owner", "updated_at"], name="store_owner_updated"),
+            models.Index(fields=["updated_at"], name="store_updated"),
+            models.Index(fields=["status", "lease_expires_at"], name="store_status_lease"),
+            models.Index(fields=["engine", "status"], name="store_engine_status"),
+        ]
+        constraints = [
+            # Hosts are unique among stores that still exist.
+            models.UniqueConstraint(
+                fields=["slug"], condition=~models.Q(status=c.DELETED), name="store_live_slug"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    @property
+    def namespace(self) -> str:
+        return f"store-{self.id}"
+
+    @property
+    def release(self) -> str:
+        return f"store-{self.id}"
+
+    @property
+    def storefront_url(self) -> str:
+        from provisioning.engines import get_engine
+
+        return get_engine(self.engine).storefront_url(self)
+
+    @property
+    def admin_url(self) -> str:
+        from provisioning.engines import get_engine
+
+        return get_engine(self.engine).admin_url(self)
+
+    @property
+    def status_title(self) -> str:
+        return c.REASON_TITLES.get(self.status_reason, "")
+
+    @property
+    def is_busy(self) -> bool:
+        return self.status in c.BUSY_STATES
+
+
+class StoreEvent(models.Model):
+    """An append-only line in a store's timeline."""
+
+    store = models.ForeignKey(Store, models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=10, choices=c.EVENT_KIND_CHOICES)
+    status_from = models.CharField(max_length=20, blank=True)
+    status_to = models.CharField(max_length=20, blank=True)
+    step = models.CharField(max_length=80, blank=True)
+    message = models.TextField(blank=True)
+    reason = models.CharField(max_length=40, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=80, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["store", "id"], name="event_store_id")]
+
+    def __str__(self) -> str:
+        if self.kind == c.EVENT_STATUS:
+            return f"{self.status_from or '-'} -> {self.status_to}"
+        return self.step or self.message[:60]
+
+
+class CommandRecord(models.Model):
+    """One helm or Kubernetes call made for a store, secrets masked."""
+
+    store = models.ForeignKey(Store, models.CASCADE, related_name="commands")
+    tool = models.CharField(max_length=10)
+    argv = models.JSONField(default=list)
+    exit_code = models.IntegerField(null=True, blank=True)
+    stdout = models.TextField(blank=True)
+    stderr = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["store", "id"], name="command_store_id")]
+
+    def __str__(self) -> str:
+        return " ".join(self.argv)[:120]
+
+
+class Quota(models.Model):
+    """A per-user override of STORE_MAX_PER_USER."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="quota")
+    max_stores = models.PositiveIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.max_stores} stores"
+
+
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(settings.STORE_CREDENTIALS_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+class StoreCredentials(models.Model):
+    """Passwords generated once per store, encrypted at rest.
+
+    They are reused on every retry and upgrade: a regenerated database
+    password against a kept volume would lock the shop out of its database.
+    """
+
+    store = models.OneToOneField(Store, models.CASCADE, primary_key=True, related_name="creds")
+    encrypted = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"credentials of {self.store_id}"
+
+    @property
+    def values(self) -> dict[str, str]:
+        return json.loads(_fernet().decrypt(self.encrypted.encode()))
+
+    @staticmethod
+    def encrypt(values: dict[str, str]) -> str:
+        return _fernet().encrypt(json.dumps(values).encode()).decode()
+
+
+class AuditEntry(models.Model):
+    """Who did what to which store, when, and from where."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=40, db_index=True)
+    store_id = models.CharField(max_length=12, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    via = models.CharField(max_length=10, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.store_id}"

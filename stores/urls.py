@@ -1,0 +1,16 @@
+from django.urls import path
+
+from stores import views
+
+app_name = "stores"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("stores/changes/", views.dashboard_changes, name="dashboard-changes"),
+    path("stores/new/", views.create, name="create"),
+    path("stores/<str:store_id>/", views.detail, name="detail"),
+    path("stores/<str:store_id>/changes/", views.detail_changes, name="detail-changes"),
+    path("stores/<str:store_id>/credentials/", views.credentials, name="credentials"),
+    path("stores/<str:store_id>/retry/", views.retry, name="retry"),
+    path("stores/<str:store_id>/delete/", views.delete, name="delete"),
+]

@@ -1,0 +1,220 @@
+"""Server-rendered pages for store owners.
+
+Live updates use htmx polling that sends only what changed: the page keeps a
+cursor (the newest ``updated_at`` or event id it has), and the fragment
+endpoints answer 204 No Content when nothing moved, so an idle page costs one
+indexed query every two seconds and no HTML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from provisioning import kube
+from provisioning.engines import ENGINES
+from provisioning.errors import ProvisioningError
+from stores import constants as c
+from stores import ratelimits, services
+from stores.models import Store, StoreCredentials
+
+PAGE_SIZE = 25
+STORE_FIELDS = (
+    "id", "name", "engine", "status", "status_reason", "status_message", "host", "current_step",
+    "step_started_at", "created_at", "updated_at", "ready_at", "owner_id",
+)
+
+
+def get_store_for_user(user, store_id: str) -> Store:
+    """The user's store, or 404: someone else's store does not exist for them."""
+    return get_object_or_404(Store, pk=store_id, owner=user)
+
+
+def _actor(request) -> services.Actor:
+    return services.Actor(request.user, ip=request.META.get("REMOTE_ADDR"), via="web")
+
+
+def _cursor(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def _parse_cursor(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def cluster_status() -> dict:
+    """Is a cluster reachable? Cached briefly: the dashboard asks on every load."""
+    status = cache.get("cluster-status") if _cache_ok() else None
+    if status is None:
+        try:
+            status = {"ok": True, "version": kube.ping()}
+        except ProvisioningError as exc:
+            status = {"ok": False, "message": exc.message}
+        if _cache_ok():
+            cache.set("cluster-status", status, 15)
+    return status
+
+
+def _cache_ok() -> bool:
+    try:
+        cache.get("ping")
+        return True
+    except Exception:
+        return False
+
+
+@login_required
+@require_GET
+def dashboard(request):
+    stores = (
+        Store.objects.filter(owner=request.user).exclude(status=c.DELETED).only(*STORE_FIELDS)
+    )
+    page = Paginator(stores, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "stores/dashboard.html", {
+        "page": page,
+        "engines": [e for e in ENGINES.values()],
+        "cursor": _cursor(timezone.now()),
+        "cluster": cluster_status(),
+        "max_stores": services.max_stores_for(request.user),
+    })
+
+
+@login_required
+@require_GET
+def dashboard_changes(request):
+    """Rows of the user's stores that changed since the cursor, or 204."""
+    since = _parse_cursor(request.GET.get("since"))
+    if since is None:
+        return HttpResponse(status=400)
+    changed = list(
+        Store.objects.filter(owner=request.user, updated_at__gt=since)
+        .only(*STORE_FIELDS).order_by("updated_at")[:PAGE_SIZE]
+    )
+    if not changed:
+        return HttpResponse(status=204)
+    return render(request, "stores/_dashboard_changes.html", {
+        "changed": changed, "cursor": _cursor(changed[-1].updated_at), "since": since,
+    })
+
+
+@login_required
+@require_POST
+def create(request):
+    try:
+        ratelimits.check(request, "create")
+        store = services.create_store(
+            _actor(request), request.POST.get("name", ""), request.POST.get("engine", "")
+        )
+    except ratelimits.RateLimited as exc:
+        response = _refuse(request, exc.message, 429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except services.StoreRequestError as exc:
+        return _refuse(request, exc.message, exc.status, form=request.POST)
+    messages.success(request, f"{store.name} is on its way.")
+    return redirect("stores:detail", store_id=store.id)
+
+
+def _refuse(request, message: str, status: int, form=None):
+    stores = Store.objects.filter(owner=request.user).exclude(status=c.DELETED).only(*STORE_FIELDS)
+    return render(request, "stores/dashboard.html", {
+        "page": Paginator(stores, PAGE_SIZE).get_page(1),
+        "engines": list(ENGINES.values()),
+        "cursor": _cursor(timezone.now()),
+        "cluster": cluster_status(),
+        "form_error": message,
+        "form": form or {},
+        "max_stores": services.max_stores_for(request.user),
+    }, status=status)
+
+
+def _detail_context(store: Store) -> dict:
+    events = list(store.events.order_by("id"))
+    return {
+        "store": store,
+        "events": events,
+        "last_event_id": events[-1].id if events else 0,
+        "has_credentials": StoreCredentials.objects.filter(store=store).exists(),
+    }
+
+
+@login_required
+@require_GET
+def detail(request, store_id: str):
+    store = get_store_for_user(request.user, store_id)
+    return render(request, "stores/detail.html", _detail_context(store))
+
+
+@login_required
+@require_GET
+def detail_changes(request, store_id: str):
+    """New timeline events and the refreshed header, or 204 if nothing moved."""
+    store = get_store_for_user(request.user, store_id)
+    try:
+        after = int(request.GET.get("after", "0"))
+    except ValueError:
+        after = 0
+    seen = _parse_cursor(request.GET.get("seen"))
+    events = list(store.events.filter(id__gt=after).order_by("id"))
+    if not events and seen and store.updated_at <= seen:
+        return HttpResponse(status=204)
+    return render(request, "stores/_detail_changes.html", {
+        "store": store,
+        "events": events,
+        "last_event_id": events[-1].id if events else after,
+        "has_credentials": StoreCredentials.objects.filter(store=store).exists(),
+    })
+
+
+@login_required
+@require_GET
+def credentials(request, store_id: str):
+    store = get_store_for_user(request.user, store_id)
+    creds = StoreCredentials.objects.filter(store=store).first()
+    if creds is None:
+        raise Http404("No credentials yet")
+    services.audit(_actor(request), "view_credentials", store.id)
+    return render(request, "stores/_credentials.html", {"store": store, "creds": creds.values})
+
+
+@login_required
+@require_POST
+def retry(request, store_id: str):
+    store = get_store_for_user(request.user, store_id)
+    try:
+        services.retry_store(_actor(request), store)
+        messages.success(request, "Trying again.")
+    except services.StoreRequestError as exc:
+        messages.error(request, exc.message)
+    return redirect("stores:detail", store_id=store.id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request, store_id: str):
+    store = get_store_for_user(request.user, store_id)
+    if request.method == "GET":
+        return render(request, "stores/confirm_delete.html", {"store": store})
+    try:
+        ratelimits.check(request, "delete")
+        services.delete_store(_actor(request), store)
+        messages.success(request, f"Deleting {store.name}.")
+    except ratelimits.RateLimited as exc:
+        messages.error(request, exc.message)
+        response = render(request, "stores/confirm_delete.html", {"store": store}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except services.StoreRequestError as exc:
+        messages.error(request, exc.message)
+    return redirect("stores:detail", store_id=store.id)
