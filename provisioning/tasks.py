@@ -291,8 +291,7 @@ def _retry_or_fail(task: Task, op: Operation, exc: errors.ProvisioningError) -> 
             reason=exc.reason, actor=ACTOR,
         )
         lease.release(store.id, op.worker)
-        task.retry(countdown=delay, throw=False)
-        return "retrying"
+        raise task.retry(countdown=delay)
     _fail(op, exc)
     return c.FAILED
 
@@ -327,8 +326,7 @@ def delete_store(self: Task, store_id: str) -> str:
     if not lease.acquire(store_id, worker, {c.DELETING}):
         # A provisioning worker still holds the store; its heartbeat sees the
         # deletion within seconds and lets go.
-        self.retry(countdown=1, max_retries=600, throw=False)
-        return "waiting for the lease"
+        raise self.retry(countdown=1, max_retries=600)
     op = Operation(store, worker, c.OP_DELETE)
     try:
         if store.deadline_at is None or store.operation != c.OP_DELETE:

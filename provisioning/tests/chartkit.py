@@ -20,7 +20,7 @@ CHARTS = ROOT / "charts"
 DEPLOY_VALUES = ROOT / "deploy" / "values"
 
 # The oldest Kubernetes we support and the newest schema bundle we have.
-K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version() + ".0")
+K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
 

@@ -17,7 +17,9 @@ def exception_handler(exc, context):
     if isinstance(exc, StoreRequestError):
         body = {"detail": exc.message}
         if exc.field:
+            # Also in DRF's own shape, so clients read every 400 the same way.
             body["field"] = exc.field
+            body[exc.field] = [exc.message]
         return Response(body, status=exc.status)
     if isinstance(exc, RateLimited):
         return Response(

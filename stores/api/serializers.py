@@ -19,14 +19,28 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class StringField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of coercing them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StoreCreateSerializer(StrictSerializer):
-    # Names and engines are validated by stores.services, which the web page
-    # shares; the schema still documents them.
-    name = serializers.CharField(
-        min_length=c.NAME_MIN_LENGTH, max_length=c.NAME_MAX_LENGTH,
-        help_text="3-40 characters; its slug becomes the store's host name.",
+    # The name's rules live in stores.naming, shared with the web page, so
+    # both give the same messages; the schema still documents them.
+    name = StringField(
+        allow_blank=True, trim_whitespace=False,
+        help_text=f"{c.NAME_MIN_LENGTH}-{c.NAME_MAX_LENGTH} characters, with at least one "
+                  "letter or digit; its slug becomes the store's host name.",
     )
-    engine = serializers.ChoiceField(choices=sorted(ENGINES))
+    engine = serializers.ChoiceField(
+        choices=sorted(ENGINES),
+        error_messages={"invalid_choice": '"{input}" is not an engine; choose one of: '
+                                          + ", ".join(sorted(ENGINES)) + "."},
+    )
 
 
 class RollbackSerializer(StrictSerializer):

@@ -47,8 +47,15 @@ from pathlib import Path
 
 import yaml
 
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                  "PersistentVolume", "StorageClass", "PriorityClass"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+    "PriorityClass",
+}
 RESOURCES = {
     "Secret": "api/v1/namespaces/{ns}/secrets",
     "ConfigMap": "api/v1/namespaces/{ns}/configmaps",
@@ -85,9 +92,21 @@ def now() -> str:
 # -- command line -------------------------------------------------------------
 def parse(argv: list[str]) -> tuple[list[str], dict]:
     """Positional args and flags, the way helm (cobra) reads them."""
-    takes_value = {"--namespace", "-n", "--timeout", "--history-max", "-o", "--output",
-                   "-f", "--values", "--set", "--set-string", "--kube-context", "--wait",
-                   "--max"}
+    takes_value = {
+        "--namespace",
+        "-n",
+        "--timeout",
+        "--history-max",
+        "-o",
+        "--output",
+        "-f",
+        "--values",
+        "--set",
+        "--set-string",
+        "--kube-context",
+        "--wait",
+        "--max",
+    }
     positional, flags = [], {"values": []}
     i = 0
     while i < len(argv):
@@ -136,8 +155,10 @@ class Kube:
         try:
             config = yaml.safe_load(Path(path).read_text())
         except OSError as exc:
-            raise HelmExit("kubernetes cluster unreachable: Get \"http://localhost:8080/version\""
-                           ": dial tcp [::1]:8080: connect: connection refused") from exc
+            raise HelmExit(
+                'kubernetes cluster unreachable: Get "http://localhost:8080/version"'
+                ": dial tcp [::1]:8080: connect: connection refused"
+            ) from exc
         current = config["current-context"]
         context = next(c["context"] for c in config["contexts"] if c["name"] == current)
         cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
@@ -145,21 +166,28 @@ class Kube:
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.server}/{path.lstrip('/')}", data=data,
-                                     method=method, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.server}/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             payload = json.loads(exc.read() or b"{}")
             if exc.code == 429:
-                raise HelmExit("the server has received too many requests and has asked us "
-                               "to try again later") from exc
+                raise HelmExit(
+                    "the server has received too many requests and has asked us to try again later"
+                ) from exc
             return exc.code, payload
         except (urllib.error.URLError, OSError) as exc:
             hostport = self.server.split("://", 1)[1]
-            raise HelmExit(f'kubernetes cluster unreachable: Get "{self.server}/version": '
-                           f"dial tcp {hostport}: connect: connection refused") from exc
+            raise HelmExit(
+                f'kubernetes cluster unreachable: Get "{self.server}/version": '
+                f"dial tcp {hostport}: connect: connection refused"
+            ) from exc
 
     def reachable(self) -> None:
         self.request("GET", "/version")
@@ -187,10 +215,18 @@ class Kube:
     def save_release(self, release: dict) -> None:
         name = f"sh.helm.release.v1.{release['name']}.v{release['version']}"
         secret = {
-            "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-            "metadata": {"name": name, "labels": {
-                "name": release["name"], "owner": "helm", "status": release["info"]["status"],
-                "version": str(release["version"])}},
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "helm.sh/release.v1",
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "name": release["name"],
+                    "owner": "helm",
+                    "status": release["info"]["status"],
+                    "version": str(release["version"]),
+                },
+            },
             "data": {"release": base64.b64encode(json.dumps(release).encode()).decode()},
         }
         path = f"api/v1/namespaces/{release['namespace']}/secrets"
@@ -224,12 +260,21 @@ class Kube:
                 self.request("DELETE", f"{path}/{doc['metadata']['name']}")
 
     def warning_event(self, namespace: str, message: str) -> None:
-        self.request("POST", f"api/v1/namespaces/{namespace}/events", {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": "quota-"}, "type": "Warning", "reason": "FailedCreate",
-            "message": message, "count": 1, "lastTimestamp": now(),
-            "involvedObject": {"kind": "ReplicaSet", "name": "web", "namespace": namespace},
-        })
+        self.request(
+            "POST",
+            f"api/v1/namespaces/{namespace}/events",
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": "quota-"},
+                "type": "Warning",
+                "reason": "FailedCreate",
+                "message": message,
+                "count": 1,
+                "lastTimestamp": now(),
+                "involvedObject": {"kind": "ReplicaSet", "name": "web", "namespace": namespace},
+            },
+        )
 
 
 # -- faults ---------------------------------------------------------------------
@@ -280,8 +325,10 @@ def chart_metadata(chart: str) -> dict:
 
 def release_json(release: dict) -> dict:
     """The shape of ``helm ... -o json`` (see the module docstring)."""
-    return {k: release[k] for k in ("name", "info", "chart", "manifest", "version",
-                                    "namespace", "apply_method")}
+    return {
+        k: release[k]
+        for k in ("name", "info", "chart", "manifest", "version", "namespace", "apply_method")
+    }
 
 
 def print_release(release: dict, flags: dict) -> None:
@@ -289,10 +336,12 @@ def print_release(release: dict, flags: dict) -> None:
         print(json.dumps(release_json(release)))
         return
     info = release["info"]
-    print(f"NAME: {release['name']}\nLAST DEPLOYED: {info['last_deployed']}\n"
-          f"NAMESPACE: {release['namespace']}\nSTATUS: {info['status']}\n"
-          f"REVISION: {release['version']}\nDESCRIPTION: {info['description']}\n"
-          "TEST SUITE: None")
+    print(
+        f"NAME: {release['name']}\nLAST DEPLOYED: {info['last_deployed']}\n"
+        f"NAMESPACE: {release['namespace']}\nSTATUS: {info['status']}\n"
+        f"REVISION: {release['version']}\nDESCRIPTION: {info['description']}\n"
+        "TEST SUITE: None"
+    )
 
 
 def cmd_upgrade(positional: list[str], flags: dict) -> int:
@@ -307,17 +356,24 @@ def cmd_upgrade(positional: list[str], flags: dict) -> int:
     installing = not history or all(r["info"]["status"] == "uninstalled" for r in history)
     verb = "INSTALLATION" if installing else "UPGRADE"
     if history and history[-1]["info"]["status"].startswith("pending-"):
-        raise HelmExit(f"{verb} FAILED: another operation (install/upgrade/rollback) is in "
-                       "progress")
+        raise HelmExit(
+            f"{verb} FAILED: another operation (install/upgrade/rollback) is in progress"
+        )
     stamp = now()
     release = {
-        "name": name, "namespace": namespace, "version": (history[-1]["version"] + 1) if history
-        else 1,
-        "info": {"first_deployed": history[0]["info"]["first_deployed"] if history else stamp,
-                 "last_deployed": stamp, "description": "Preparing",
-                 "status": "pending-install" if installing else "pending-upgrade", "notes": ""},
+        "name": name,
+        "namespace": namespace,
+        "version": (history[-1]["version"] + 1) if history else 1,
+        "info": {
+            "first_deployed": history[0]["info"]["first_deployed"] if history else stamp,
+            "last_deployed": stamp,
+            "description": "Preparing",
+            "status": "pending-install" if installing else "pending-upgrade",
+            "notes": "",
+        },
         "chart": {"metadata": chart_metadata(chart)},
-        "manifest": yaml.safe_dump_all(docs), "apply_method": "ssa",
+        "manifest": yaml.safe_dump_all(docs),
+        "apply_method": "ssa",
     }
     kube.save_release(release)
     fault = take_fault("upgrade", name)
@@ -327,12 +383,12 @@ def cmd_upgrade(positional: list[str], flags: dict) -> int:
     if history and not installing:
         old = list(yaml.safe_load_all(history[-1]["manifest"]))
         new_keys = {(d["kind"], d["metadata"]["name"]) for d in docs}
-        kube.remove(namespace, [d for d in old if d and (d["kind"], d["metadata"]["name"])
-                                not in new_keys])
+        kube.remove(
+            namespace, [d for d in old if d and (d["kind"], d["metadata"]["name"]) not in new_keys]
+        )
 
     def fail(message: str) -> None:
-        release["info"].update(status="failed", description=f"Release \"{name}\" failed: "
-                                                           f"{message}")
+        release["info"].update(status="failed", description=f'Release "{name}" failed: {message}')
         kube.save_release(release)
         raise HelmExit(f"{verb} FAILED: {message}")
 
@@ -341,8 +397,9 @@ def cmd_upgrade(positional: list[str], flags: dict) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     wait(fault, flags, kube, namespace, fail)
-    release["info"].update(status="deployed", description="Install complete" if installing
-                           else "Upgrade complete")
+    release["info"].update(
+        status="deployed", description="Install complete" if installing else "Upgrade complete"
+    )
     kube.save_release(release)
     for old in history:
         if old["info"]["status"] == "deployed":
@@ -368,13 +425,20 @@ def wait(fault: dict | None, flags: dict, kube: Kube, namespace: str, fail) -> N
         fail(fault.get("stderr", "failed"))
     elif action in ("hang", "quota"):
         if action == "quota":
-            kube.warning_event(namespace, fault.get("stderr") or (
-                'Error creating: pods "web-7d4b9c-x2x" is forbidden: exceeded quota: '
-                "store-quota, requested: limits.memory=2Gi, used: limits.memory=1Gi, "
-                "limited: limits.memory=2Gi"))
+            kube.warning_event(
+                namespace,
+                fault.get("stderr")
+                or (
+                    'Error creating: pods "web-7d4b9c-x2x" is forbidden: exceeded quota: '
+                    "store-quota, requested: limits.memory=2Gi, used: limits.memory=1Gi, "
+                    "limited: limits.memory=2Gi"
+                ),
+            )
         time.sleep(timeout_seconds(flags))
-        fail("resource not ready, name: web, kind: Deployment, status: InProgress\n"
-             "context deadline exceeded")
+        fail(
+            "resource not ready, name: web, kind: Deployment, status: InProgress\n"
+            "context deadline exceeded"
+        )
 
 
 def cmd_uninstall(positional: list[str], flags: dict) -> int:
@@ -413,13 +477,17 @@ def cmd_history(positional: list[str], flags: dict) -> int:
     history = kube.releases(flags["namespace"], positional[0])
     if not history:
         raise HelmExit("release: not found")
-    rows = [{
-        "revision": r["version"], "updated": r["info"]["last_deployed"],
-        "status": r["info"]["status"],
-        "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
-        "app_version": str(r["chart"]["metadata"].get("appVersion", "")),
-        "description": r["info"]["description"],
-    } for r in history]
+    rows = [
+        {
+            "revision": r["version"],
+            "updated": r["info"]["last_deployed"],
+            "status": r["info"]["status"],
+            "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
+            "app_version": str(r["chart"]["metadata"].get("appVersion", "")),
+            "description": r["info"]["description"],
+        }
+        for r in history
+    ]
     print(json.dumps(rows))
     return 0
 
@@ -433,8 +501,11 @@ def cmd_rollback(positional: list[str], flags: dict) -> int:
         raise HelmExit("release: not found")
     if history[-1]["info"]["status"].startswith("pending-") and take_fault("rollback", name):
         raise HelmExit("another operation (install/upgrade/rollback) is in progress")
-    target_rev = int(positional[1]) if len(positional) > 1 and positional[1] != "0" else (
-        history[-2]["version"] if len(history) > 1 else history[-1]["version"])
+    target_rev = (
+        int(positional[1])
+        if len(positional) > 1 and positional[1] != "0"
+        else (history[-2]["version"] if len(history) > 1 else history[-1]["version"])
+    )
     target = next((r for r in history if r["version"] == target_rev), None)
     if target is None:
         raise HelmExit(f"release has no {target_rev} version")
@@ -444,14 +515,26 @@ def cmd_rollback(positional: list[str], flags: dict) -> int:
     docs = [d for d in yaml.safe_load_all(target["manifest"]) if d]
     kube.apply(namespace, docs)
     stamp = now()
-    release = dict(target, version=history[-1]["version"] + 1, info=dict(
-        target["info"], last_deployed=stamp, status="deployed",
-        description=f"Rollback to {target_rev}"))
+    release = dict(
+        target,
+        version=history[-1]["version"] + 1,
+        info=dict(
+            target["info"],
+            last_deployed=stamp,
+            status="deployed",
+            description=f"Rollback to {target_rev}",
+        ),
+    )
     for old in history:
-        if old["info"]["status"] in ("deployed", "pending-upgrade", "pending-rollback",
-                                     "pending-install"):
-            old["info"]["status"] = "superseded" if old["info"]["status"] == "deployed" \
-                else "failed"
+        if old["info"]["status"] in (
+            "deployed",
+            "pending-upgrade",
+            "pending-rollback",
+            "pending-install",
+        ):
+            old["info"]["status"] = (
+                "superseded" if old["info"]["status"] == "deployed" else "failed"
+            )
             kube.save_release(old)
     kube.save_release(release)
     print("Rollback was a success! Happy Helming!")
@@ -466,18 +549,31 @@ def cmd_list(positional: list[str], flags: dict) -> int:
         key = (release["namespace"], release["name"])
         if key not in latest or release["version"] > latest[key]["version"]:
             latest[key] = release
-    rows = [{
-        "name": r["name"], "namespace": r["namespace"], "revision": str(r["version"]),
-        "updated": r["info"]["last_deployed"], "status": r["info"]["status"],
-        "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
-        "app_version": str(r["chart"]["metadata"].get("appVersion", "")),
-    } for r in sorted(latest.values(), key=lambda r: (r["namespace"], r["name"]))]
+    rows = [
+        {
+            "name": r["name"],
+            "namespace": r["namespace"],
+            "revision": str(r["version"]),
+            "updated": r["info"]["last_deployed"],
+            "status": r["info"]["status"],
+            "chart": f"{r['chart']['metadata']['name']}-{r['chart']['metadata']['version']}",
+            "app_version": str(r["chart"]["metadata"].get("appVersion", "")),
+        }
+        for r in sorted(latest.values(), key=lambda r: (r["namespace"], r["name"]))
+    ]
     print(json.dumps(rows))
     return 0
 
 
-COMMANDS = {"upgrade": cmd_upgrade, "uninstall": cmd_uninstall, "status": cmd_status,
-            "history": cmd_history, "rollback": cmd_rollback, "list": cmd_list, "ls": cmd_list}
+COMMANDS = {
+    "upgrade": cmd_upgrade,
+    "uninstall": cmd_uninstall,
+    "status": cmd_status,
+    "history": cmd_history,
+    "rollback": cmd_rollback,
+    "list": cmd_list,
+    "ls": cmd_list,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -503,9 +599,18 @@ def main(argv: list[str]) -> int:
     finally:
         if log_path:
             with open(log_path, "a") as log:
-                log.write(json.dumps({"command": command, "release": positional[0] if positional
-                                      else "", "start": started, "end": time.time(),
-                                      "exit": code}) + "\n")
+                log.write(
+                    json.dumps(
+                        {
+                            "command": command,
+                            "release": positional[0] if positional else "",
+                            "start": started,
+                            "end": time.time(),
+                            "exit": code,
+                        }
+                    )
+                    + "\n"
+                )
 
 
 if __name__ == "__main__":

@@ -37,16 +37,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 CORE_RESOURCES = {
-    "namespaces": "Namespace", "secrets": "Secret", "configmaps": "ConfigMap",
-    "services": "Service", "serviceaccounts": "ServiceAccount", "pods": "Pod",
-    "events": "Event", "persistentvolumeclaims": "PersistentVolumeClaim",
-    "resourcequotas": "ResourceQuota", "limitranges": "LimitRange", "endpoints": "Endpoints",
+    "namespaces": "Namespace",
+    "secrets": "Secret",
+    "configmaps": "ConfigMap",
+    "services": "Service",
+    "serviceaccounts": "ServiceAccount",
+    "pods": "Pod",
+    "events": "Event",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+    "resourcequotas": "ResourceQuota",
+    "limitranges": "LimitRange",
+    "endpoints": "Endpoints",
 }
 GROUP_RESOURCES = {
-    "deployments": "Deployment", "statefulsets": "StatefulSet", "replicasets": "ReplicaSet",
-    "jobs": "Job", "cronjobs": "CronJob", "ingresses": "Ingress",
-    "networkpolicies": "NetworkPolicy", "horizontalpodautoscalers": "HorizontalPodAutoscaler",
-    "poddisruptionbudgets": "PodDisruptionBudget", "roles": "Role", "rolebindings": "RoleBinding",
+    "deployments": "Deployment",
+    "statefulsets": "StatefulSet",
+    "replicasets": "ReplicaSet",
+    "jobs": "Job",
+    "cronjobs": "CronJob",
+    "ingresses": "Ingress",
+    "networkpolicies": "NetworkPolicy",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "poddisruptionbudgets": "PodDisruptionBudget",
+    "roles": "Role",
+    "rolebindings": "RoleBinding",
 }
 KIND_TO_RESOURCE = {kind: res for res, kind in {**CORE_RESOURCES, **GROUP_RESOURCES}.items()}
 
@@ -62,8 +76,13 @@ def now_iso() -> str:
 
 def status_body(code: int, reason: str, message: str, name: str = "", kind: str = "") -> dict:
     return {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "details": {"name": name, "kind": kind},
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": {"name": name, "kind": kind},
         "code": code,
     }
 
@@ -129,17 +148,27 @@ class Cluster:
             if namespace:
                 phase = self.namespace_phase(namespace)
                 if phase is None:
-                    return 404, status_body(404, "NotFound", f'namespaces "{namespace}" not found',
-                                            namespace, "namespaces")
+                    return 404, status_body(
+                        404,
+                        "NotFound",
+                        f'namespaces "{namespace}" not found',
+                        namespace,
+                        "namespaces",
+                    )
                 if phase == "Terminating":
                     return 403, status_body(
-                        403, "Forbidden",
+                        403,
+                        "Forbidden",
                         f'{resource} "{name}" is forbidden: unable to create new content in '
-                        f"namespace {namespace} because it is being terminated", name, resource)
+                        f"namespace {namespace} because it is being terminated",
+                        name,
+                        resource,
+                    )
             key = (resource, namespace, name)
             if key in self.objects:
-                return 409, status_body(409, "AlreadyExists",
-                                        f'{resource} "{name}" already exists', name, resource)
+                return 409, status_body(
+                    409, "AlreadyExists", f'{resource} "{name}" already exists', name, resource
+                )
             obj = self._meta(copy.deepcopy(obj), namespace)
             if resource == "namespaces":
                 obj.setdefault("spec", {"finalizers": ["kubernetes"]})
@@ -151,23 +180,27 @@ class Cluster:
         with self.lock:
             obj = self.objects.get((resource, namespace, name))
             if obj is None:
-                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
-                                        name, resource)
+                return 404, status_body(
+                    404, "NotFound", f'{resource} "{name}" not found', name, resource
+                )
             return 200, copy.deepcopy(obj)
 
     def list(self, resource: str, namespace: str | None, selector: str) -> list[dict]:
         with self.lock:
             return [
-                copy.deepcopy(obj) for (res, ns, _), obj in sorted(self.objects.items())
-                if res == resource and (namespace is None or ns == namespace)
+                copy.deepcopy(obj)
+                for (res, ns, _), obj in sorted(self.objects.items())
+                if res == resource
+                and (namespace is None or ns == namespace)
                 and matches(obj["metadata"].get("labels") or {}, selector)
             ]
 
     def replace(self, resource: str, namespace: str, name: str, obj: dict) -> tuple[int, dict]:
         with self.lock:
             if (resource, namespace, name) not in self.objects:
-                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
-                                        name, resource)
+                return 404, status_body(
+                    404, "NotFound", f'{resource} "{name}" not found', name, resource
+                )
             old = self.objects[(resource, namespace, name)]
             obj = copy.deepcopy(obj)
             obj.setdefault("metadata", {})["uid"] = old["metadata"]["uid"]
@@ -181,8 +214,9 @@ class Cluster:
         with self.lock:
             obj = self.objects.get((resource, namespace, name))
             if obj is None:
-                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
-                                        name, resource)
+                return 404, status_body(
+                    404, "NotFound", f'{resource} "{name}" not found', name, resource
+                )
             merge(obj, patch)
             self._meta(obj, namespace)
             return 200, copy.deepcopy(obj)
@@ -191,8 +225,9 @@ class Cluster:
         with self.lock:
             obj = self.objects.get((resource, namespace, name))
             if obj is None:
-                return 404, status_body(404, "NotFound", f'{resource} "{name}" not found',
-                                        name, resource)
+                return 404, status_body(
+                    404, "NotFound", f'{resource} "{name}" not found', name, resource
+                )
             if resource != "namespaces":
                 del self.objects[(resource, namespace, name)]
                 return 200, obj
@@ -214,12 +249,15 @@ class Cluster:
                     return
                 ns = self.objects.get(("namespaces", "", name))
                 if ns is not None:
-                    ns["status"]["conditions"] = [{
-                        "type": "NamespaceFinalizersRemaining", "status": "True",
-                        "reason": "SomeFinalizersRemain",
-                        "message": "Some content in the namespace has finalizers remaining: "
-                                   "example.com/backup-protection in 1 resource instances",
-                    }]
+                    ns["status"]["conditions"] = [
+                        {
+                            "type": "NamespaceFinalizersRemaining",
+                            "status": "True",
+                            "reason": "SomeFinalizersRemain",
+                            "message": "Some content in the namespace has finalizers remaining: "
+                            "example.com/backup-protection in 1 resource instances",
+                        }
+                    ]
             time.sleep(0.1)
 
     def ingress_hosts(self) -> set[str]:
@@ -285,18 +323,31 @@ class ApiHandler(BaseHTTPRequestHandler):
             cluster.requests.append((method, url.path))
             if cluster.faults["throttle"] > 0:
                 cluster.faults["throttle"] -= 1
-                return self._send(429, status_body(
-                    429, "TooManyRequests", "Too many requests, please try again later."),
-                    {"Retry-After": "1"})
+                return self._send(
+                    429,
+                    status_body(
+                        429, "TooManyRequests", "Too many requests, please try again later."
+                    ),
+                    {"Retry-After": "1"},
+                )
         if url.path == "/version":
-            return self._send(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake",
-                                    "platform": "linux/amd64"})
+            return self._send(
+                200,
+                {
+                    "major": "1",
+                    "minor": "33",
+                    "gitVersion": "v1.33.0-fake",
+                    "platform": "linux/amd64",
+                },
+            )
         if url.path in ("/api", "/apis"):
             return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
         match = PATH.match(url.path)
         if not match or not (match["resource"] or match["ns"]):
-            return self._send(404, status_body(404, "NotFound", "the server could not find "
-                                                                 "the requested resource"))
+            return self._send(
+                404,
+                status_body(404, "NotFound", "the server could not find the requested resource"),
+            )
         ns, resource, name = match["ns"] or "", match["resource"], match["name"]
         if resource is None:  # /api/v1/namespaces/NAME
             resource, name, ns = "namespaces", ns, ""
@@ -304,9 +355,15 @@ class ApiHandler(BaseHTTPRequestHandler):
         if method == "GET" and not name:
             items = cluster.list(resource, ns if match["ns"] else None, selector)
             kind = CORE_RESOURCES.get(resource) or GROUP_RESOURCES.get(resource, "Object")
-            return self._send(200, {"kind": f"{kind}List", "apiVersion": "v1",
-                                    "metadata": {"resourceVersion": str(cluster.version)},
-                                    "items": items})
+            return self._send(
+                200,
+                {
+                    "kind": f"{kind}List",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": str(cluster.version)},
+                    "items": items,
+                },
+            )
         if method == "GET":
             return self._send(*cluster.get(resource, ns, name))
         if method == "POST":
@@ -413,8 +470,9 @@ class FakeKubernetes:
 
     def objects_in(self, namespace: str) -> list[str]:
         with self.cluster.lock:
-            return sorted(f"{res}/{name}" for (res, ns, name) in self.cluster.objects
-                          if ns == namespace)
+            return sorted(
+                f"{res}/{name}" for (res, ns, name) in self.cluster.objects if ns == namespace
+            )
 
 
 def kubeconfig(server: str) -> str:

