@@ -42,6 +42,14 @@ def _clean_redis():
 
 
 @pytest.fixture(scope="session")
+def real_helm_bin() -> str:
+    """The official helm binary (scripts/install-tools.sh puts it in .tools/bin)."""
+    if not Path(REAL_HELM).exists():
+        pytest.fail(f"real helm missing at {REAL_HELM}: run scripts/install-tools.sh")
+    return REAL_HELM
+
+
+@pytest.fixture(scope="session")
 def fake_helm_bin(tmp_path_factory) -> str:
     """An executable named helm that runs the fake with this interpreter."""
     bin_dir = tmp_path_factory.mktemp("fake-helm-bin")

@@ -8,6 +8,7 @@ indexed query every two seconds and no HTML.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.contrib import messages
@@ -25,6 +26,8 @@ from provisioning.errors import ProvisioningError
 from stores import constants as c
 from stores import ratelimits, services
 from stores.models import Store, StoreCredentials
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
 STORE_FIELDS = (
@@ -61,6 +64,9 @@ def cluster_status() -> dict:
             status = {"ok": True, "version": kube.ping()}
         except ProvisioningError as exc:
             status = {"ok": False, "message": exc.message}
+        except Exception as exc:  # a page must not fail because the cluster is odd
+            log.warning("cluster check failed: %r", exc)
+            status = {"ok": False, "message": f"The cluster answered unexpectedly: {exc}"}
         if _cache_ok():
             cache.set("cluster-status", status, 15)
     return status

@@ -318,9 +318,10 @@ def render(name: str, chart: str, flags: dict) -> list[dict]:
 
 
 def chart_metadata(chart: str) -> dict:
+    """Chart.yaml as helm reports it in ``chart.metadata``."""
     meta = yaml.safe_load((Path(chart) / "Chart.yaml").read_text())
-    keys = ("name", "version", "description", "apiVersion", "appVersion", "type")
-    return {k: meta[k] for k in keys if k in meta}
+    meta.pop("dependencies", None)
+    return meta
 
 
 def release_json(release: dict) -> dict:

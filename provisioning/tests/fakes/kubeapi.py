@@ -26,9 +26,11 @@ Run standalone: ``python -m provisioning.tests.fakes.kubeapi --port 0``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -330,14 +332,14 @@ class ApiHandler(BaseHTTPRequestHandler):
                     ),
                     {"Retry-After": "1"},
                 )
-        if url.path == "/version":
+        if url.path.rstrip("/") == "/version":
             return self._send(
                 200,
                 {
-                    "major": "1",
-                    "minor": "33",
-                    "gitVersion": "v1.33.0-fake",
-                    "platform": "linux/amd64",
+                    "major": "1", "minor": "33", "gitVersion": "v1.33.0+fake",
+                    "gitCommit": "0" * 40, "gitTreeState": "clean",
+                    "buildDate": "2025-04-23T13:07:45Z", "goVersion": "go1.24.2",
+                    "compiler": "gc", "platform": "linux/amd64",
                 },
             )
         if url.path in ("/api", "/apis"):
@@ -409,6 +411,30 @@ class IngressHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class TrackingServer(ThreadingHTTPServer):
+    """Remembers open connections, so a paused API can drop them like a dead
+    cluster does (clients hold keep-alive connections)."""
+
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections: set = set()
+
+    def process_request(self, request, client_address):
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
 class FakeKubernetes:
     """The API server and the ingress, each on its own loopback port."""
 
@@ -416,7 +442,7 @@ class FakeKubernetes:
         self.cluster = Cluster()
         api_handler = type("Api", (ApiHandler,), {"cluster": self.cluster})
         ingress_handler = type("Ingress", (IngressHandler,), {"cluster": self.cluster})
-        self.api = ThreadingHTTPServer(("127.0.0.1", port), api_handler)
+        self.api = TrackingServer(("127.0.0.1", port), api_handler)
         self.api.daemon_threads = True
         self.ingress = ThreadingHTTPServer(("127.0.0.1", ingress_port), ingress_handler)
         self.ingress.daemon_threads = True
@@ -453,9 +479,10 @@ class FakeKubernetes:
         """Stop listening: clients get 'connection refused', like a dead cluster."""
         self.api.shutdown()
         self.api.server_close()
+        self.api.drop_connections()
 
     def resume(self) -> None:
-        self.api = ThreadingHTTPServer(("127.0.0.1", self.port), self._api_handler)
+        self.api = TrackingServer(("127.0.0.1", self.port), self._api_handler)
         self.api.daemon_threads = True
         thread = threading.Thread(target=self.api.serve_forever, daemon=True)
         thread.start()
