@@ -165,3 +165,145 @@ def eager(django_capture_on_commit_callbacks):
 
     yield run
     app.conf.task_always_eager = False
+
+
+class WorkerProcess:
+    """A real Celery worker process on the test Redis and test database."""
+
+    def __init__(self, env: dict[str, str], concurrency: int = 2):
+        self.env = env
+        self.concurrency = concurrency
+        self.proc = None
+        self.log_path = Path(env["STOREPLATFORM_TEST_DIR"]) / f"worker-{os.getpid()}.log"
+
+    def start(self) -> WorkerProcess:
+        import subprocess
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "storeplatform", "worker", "-l", "INFO",
+             "--concurrency", str(self.concurrency), "--without-mingle", "--without-gossip",
+             "-n", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self, sig=9) -> None:
+        """Kill the whole worker (parent and pool children) like a crash."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+        import time
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        # Wait for the pool's children too: they hold database connections.
+        deadline = time.monotonic() + 10
+        while self.proc and time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    return f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.fixture
+def worker_env(cluster, transactional_db, settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(cluster.env())
+    env.update({
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "STORE_RETRY_BACKOFF": "0.2",
+        "STORE_TRANSIENT_RETRIES": "3",
+        "STORE_HEARTBEAT_SECONDS": "0.5",
+        "STORE_LEASE_SECONDS": "5",
+        "STORE_READY_PROBE_TIMEOUT": "10",
+        "STORE_NAMESPACE_WAIT": "5",
+        "STORE_RECONCILE_INTERVAL": "2",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+@pytest.fixture
+def worker(worker_env):
+    proc = WorkerProcess(worker_env).start()
+    yield proc
+    proc.stop()
+
+
+def _wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = ""):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message or f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def wait_for():
+    """Poll until predicate() is truthy; fail with ``message`` after ``timeout``."""
+    return _wait_for
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str | None:
+    import shutil
+
+    return os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    """Debian's Chromium driven by Playwright. Skips where none is installed,
+    except in CI (CI=true), where a missing browser is a failure."""
+    path = chromium_path()
+    if not path:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is required in CI: apt-get install chromium")
+        pytest.skip("no Chromium on this machine (apt-get install chromium to run this test)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own
+    # ORM calls between browser steps are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+            # ORM calls made while Playwright's loop was set opened their own
+            # connection; close it so the test database can be dropped.
+            from django.db import connections
+
+            connections.close_all()

@@ -31,6 +31,9 @@ def _start_services() -> None:
 
     workdir = Path(os.environ.get("TEST_SERVICES_DIR") or tempfile.mkdtemp(prefix="sp-test-"))
     os.environ.setdefault("STOREPLATFORM_TEST_DIR", str(workdir))
+    # Live-server threads and worker processes must not keep connections
+    # open past a test, or the test database cannot be dropped.
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
     if not os.environ.get("DATABASE_URL"):
         postgres = devservices.start_postgres(workdir / "postgres", fresh=True)
         _services.append(postgres)

@@ -20,6 +20,13 @@ def test_readyz_checks_database_redis_and_helm(client, settings, real_helm_bin):
     assert body["checks"]["helm"]["detail"].startswith("v4.")
 
 
+def test_probes_and_scrapes_by_pod_ip_are_answered(client):
+    # Kubelets and Prometheus send the pod's IP as Host, not an allowed host.
+    assert client.get("/healthz", HTTP_HOST="10.42.0.7:8000").status_code == 200
+    assert client.get("/metrics", HTTP_HOST="10.42.0.7:8000").status_code == 200
+    assert client.get("/", HTTP_HOST="10.42.0.7:8000").status_code == 400
+
+
 def test_readyz_names_the_dependency_that_failed(client, settings):
     settings.HELM_BIN = "/nonexistent/helm"
     response = client.get("/readyz")

@@ -1,0 +1,41 @@
+"""A person in a real browser: sign in, create a store, watch it become
+ready without reloading, delete it."""
+
+import pytest
+
+from stores import constants as c
+from stores.models import Store
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_store_owner_creates_watches_and_deletes_a_store(chromium, live_server, user, worker,
+                                                           cluster):
+    page = chromium.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{live_server.url}/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "alice-password-1")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Create a store")
+
+    page.fill("input[name=name]", "Browser Shop")
+    page.select_option("select[name=engine]", "woocommerce")
+    page.click("text=Create store")
+    page.wait_for_selector("h1:has-text('Browser Shop')")
+    # Mark this page load: if the page reloaded, the marker would be gone.
+    page.evaluate("window.__sameLoad = true")
+
+    page.wait_for_selector("#store-header [data-status=ready]", timeout=90_000)
+    assert page.evaluate("window.__sameLoad") is True
+    assert page.locator("#timeline").inner_text().count("✓") >= 4
+    assert page.locator("a[href='http://browser-shop.localtest.me/']").count() >= 1
+
+    page.click("text=Delete store")
+    page.wait_for_selector("text=cannot be undone")
+    page.click("button:has-text('Yes, delete')")
+    page.evaluate("window.__sameLoad = true")
+    page.wait_for_selector("#store-header [data-status=deleted]", timeout=90_000)
+    assert page.evaluate("window.__sameLoad") is True
+    assert Store.objects.get(name="Browser Shop").status == c.DELETED
+    assert cluster.managed_namespaces() == []
