@@ -1,0 +1,413 @@
+"""Offline checks of charts/medusa: lint, render, Kubernetes schemas, policy.
+
+Real helm renders the chart with the values the platform would pass (the
+profile file from deploy/values plus generated store values); no cluster is
+involved. What a cluster would add (pods actually starting, the init
+container migrating, Traefik routing) cannot be checked here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provisioning.tests import chartkit
+from provisioning.tests.chartkit import (
+    DEPLOY_VALUES,
+    K8S_VERSIONS,
+    ROOT,
+    containers,
+    of_kind,
+    parse_cpu,
+    parse_memory,
+    pod_specs,
+    render,
+    render_error,
+)
+
+CHART = "medusa"
+FIXTURES = Path(__file__).parent / "fixtures" / "medusa"
+STORE_VALUES = FIXTURES / "store-values.yaml"
+TLS_STORE_VALUES = FIXTURES / "store-values-tls.yaml"
+PROFILES = {
+    "local": DEPLOY_VALUES / "medusa-local.yaml",
+    "vps": DEPLOY_VALUES / "medusa-vps.yaml",
+}
+SECRET_KEYS = {
+    "admin-email",
+    "admin-password",
+    "db-password",
+    "db-root-password",
+    "jwt-secret",
+    "cookie-secret",
+}
+# A value that must never show up in a rendered manifest.
+SENTINEL = "s3ntinel-Pa55word-never-rendered"
+
+MAX_CPU_REQUEST_M = 500
+MAX_MEMORY_REQUEST = 1 * 2**30
+
+
+def render_store(profile: str = "local", store_values: Path = STORE_VALUES, **set_values):
+    return render(CHART, [PROFILES[profile], store_values], set_values or None)
+
+
+@pytest.fixture(scope="module", params=sorted(PROFILES))
+def rendered(request) -> list[dict]:
+    return render_store(request.param)
+
+
+def workload(docs: list[dict], kind: str, suffix: str) -> dict:
+    [doc] = [d for d in of_kind(docs, kind) if d["metadata"]["name"].endswith(suffix)]
+    return doc
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+# --- lint, render, schemas ----------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_chart_lints_strictly_with_each_profile(profile):
+    chartkit.lint(CHART, [PROFILES[profile], STORE_VALUES])
+    chartkit.lint(CHART, [PROFILES[profile], TLS_STORE_VALUES])
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_rendered_object_is_valid_kubernetes(profile, version):
+    for store_values in (STORE_VALUES, TLS_STORE_VALUES):
+        chartkit.validate(render_store(profile, store_values), version)
+
+
+def test_the_chart_is_versioned_0_1_0_and_profiles_do_not_set_store_values():
+    chart = (ROOT / "charts" / CHART / "Chart.yaml").read_text()
+    assert "\nversion: 0.1.0\n" in chart
+    import yaml
+
+    for path in PROFILES.values():
+        values = yaml.safe_load(path.read_text())
+        assert "store" not in values and "existingSecret" not in values, path
+
+
+def test_everything_lives_in_the_release_namespace(rendered):
+    for doc in rendered:
+        assert doc["metadata"].get("namespace") == "store-test", doc["kind"]
+        assert doc["kind"] not in {
+            "Namespace",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "PersistentVolume",
+            "StorageClass",
+            "Secret",
+        }
+
+
+# --- workloads and policy -----------------------------------------------------
+
+
+def test_there_is_a_server_a_postgresql_statefulset_and_redis(rendered):
+    server = workload(rendered, "Deployment", "-medusa")
+    postgres = workload(rendered, "StatefulSet", "-postgresql")
+    workload(rendered, "Deployment", "-redis")
+    assert server["spec"]["strategy"]["type"] == "Recreate"
+    assert postgres["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+    [claim] = postgres["spec"]["volumeClaimTemplates"]
+    assert parse_memory(claim["spec"]["resources"]["requests"]["storage"]) > 0
+
+
+def test_every_container_has_requests_and_limits(rendered):
+    for name, container in containers(rendered):
+        resources = container.get("resources", {})
+        for section in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(resources.get(section, {})), f"{name} lacks {section}"
+        assert parse_cpu(resources["requests"]["cpu"]) <= parse_cpu(resources["limits"]["cpu"])
+        assert parse_memory(resources["requests"]["memory"]) <= parse_memory(
+            resources["limits"]["memory"]
+        )
+
+
+def pod_requests(spec: dict) -> tuple[int, int]:
+    """What the scheduler and the quota count for a pod: the larger of the
+    biggest init container and the sum of the regular containers."""
+
+    def totals(items):
+        cpu = sum(parse_cpu(c["resources"]["requests"]["cpu"]) for c in items)
+        memory = sum(parse_memory(c["resources"]["requests"]["memory"]) for c in items)
+        return cpu, memory
+
+    cpu, memory = totals(spec["containers"])
+    for init in spec.get("initContainers", []):
+        init_cpu, init_memory = totals([init])
+        cpu, memory = max(cpu, init_cpu), max(memory, init_memory)
+    return cpu, memory
+
+
+def test_a_store_requests_at_most_half_a_cpu_and_one_gib(rendered):
+    cpu = memory = 0
+    for _, spec in pod_specs(rendered):
+        pod_cpu, pod_memory = pod_requests(spec)
+        cpu += pod_cpu
+        memory += pod_memory
+    assert cpu <= MAX_CPU_REQUEST_M, f"{cpu}m requested"
+    assert memory <= MAX_MEMORY_REQUEST, f"{memory / 2**20:.0f}Mi requested"
+
+
+def test_the_quota_fits_what_the_store_requests(rendered):
+    [quota] = of_kind(rendered, "ResourceQuota")
+    hard = quota["spec"]["hard"]
+    cpu = sum(pod_requests(spec)[0] for _, spec in pod_specs(rendered))
+    memory = sum(pod_requests(spec)[1] for _, spec in pod_specs(rendered))
+    assert parse_cpu(hard["requests.cpu"]) >= cpu
+    assert parse_memory(hard["requests.memory"]) >= memory
+    assert hard["services.loadbalancers"] == "0" and hard["services.nodeports"] == "0"
+
+
+def test_pods_satisfy_the_restricted_pod_security_standard(rendered):
+    for owner, spec in pod_specs(rendered):
+        assert spec["automountServiceAccountToken"] is False, owner
+        assert spec["securityContext"]["runAsNonRoot"] is True, owner
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", owner
+        assert "hostNetwork" not in spec and "hostPID" not in spec, owner
+        for volume in spec.get("volumes", []):
+            assert "hostPath" not in volume, owner
+    for name, container in containers(rendered):
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False, name
+        assert context["runAsNonRoot"] is True, name
+        assert context["capabilities"]["drop"] == ["ALL"], name
+        assert not context["capabilities"].get("add"), name
+        assert context["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert context.get("privileged", False) is False, name
+
+
+def test_every_image_is_pinned_to_an_exact_tag(rendered):
+    images = {container["image"] for _, container in containers(rendered)}
+    assert any(image.startswith("postgres:16.") for image in images)
+    assert any(image.startswith("redis:7.") for image in images)
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert name and tag and tag not in {"latest", "stable"}, image
+        assert any(ch.isdigit() for ch in tag), image
+
+
+def test_no_secret_is_rendered_and_every_secret_comes_from_the_existing_secret(rendered):
+    assert not of_kind(rendered, "Secret")
+    used_keys = set()
+    for name, container in containers(rendered):
+        for item in container.get("env", []):
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ref["name"] == "store-credentials", name
+                used_keys.add(ref["key"])
+            elif re.search("PASSWORD|SECRET", item["name"]):
+                raise AssertionError(f"{name}: {item['name']} has a literal value")
+            else:
+                # Only an interpolated $(VAR) may stand where a password goes.
+                assert not re.search(r"://[^:/@]+:[^$@][^@]*@", item.get("value", "")), name
+    # admin-username is not used: Medusa admins log in with their e-mail.
+    assert used_keys == SECRET_KEYS
+
+
+def test_a_sentinel_password_never_reaches_the_manifests():
+    """The chart has no value for a password at all: whatever the platform
+    puts in the Secret stays there. Render with every plausible password key
+    set to a sentinel and make sure the schema refuses them rather than
+    rendering them."""
+    for key in ("adminPassword", "postgresql.password", "medusa.jwtSecret"):
+        error = render_error(CHART, [PROFILES["local"], STORE_VALUES], {key: SENTINEL})
+        assert SENTINEL not in error.replace(f"{key}={SENTINEL}", "")
+
+
+def test_the_database_url_is_built_from_the_secret_by_interpolation(rendered):
+    server = workload(rendered, "Deployment", "-medusa")
+    spec = server["spec"]["template"]["spec"]
+    for container in spec["initContainers"] + spec["containers"]:
+        env = env_of(container)
+        names = list(env)
+        assert names.index("DB_PASSWORD") < names.index("DATABASE_URL"), container["name"]
+        assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "db-password"
+        assert env["DATABASE_URL"]["value"] == (
+            "postgres://medusa:$(DB_PASSWORD)@store-test-postgresql:5432/medusa"
+        )
+        assert env["REDIS_URL"]["value"] == "redis://store-test-redis:6379"
+        assert env["JWT_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "jwt-secret"
+        assert env["COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "cookie-secret"
+        assert env["STORE_CORS"]["value"] == "http://acme-shop.localtest.me"
+        assert env["COOKIE_SECURE"]["value"] == "false"
+    setup_env = env_of(spec["initContainers"][0])
+    assert setup_env["MEDUSA_ADMIN_EMAIL"]["valueFrom"]["secretKeyRef"]["key"] == "admin-email"
+    assert setup_env["MEDUSA_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == (
+        "admin-password"
+    )
+    assert "MEDUSA_ADMIN_PASSWORD" not in env_of(spec["containers"][0])
+
+
+def test_setup_runs_before_the_server_and_probes_use_health_and_the_storefront(rendered):
+    server = workload(rendered, "Deployment", "-medusa")
+    spec = server["spec"]["template"]["spec"]
+    [setup] = spec["initContainers"]
+    assert setup["command"] == ["/app/bin/setup.sh"]
+    assert setup["image"] == spec["containers"][0]["image"]
+    medusa = spec["containers"][0]
+    assert medusa["startupProbe"]["httpGet"]["path"] == "/health"
+    startup = medusa["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+    assert medusa["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert medusa["readinessProbe"]["httpGet"]["path"] == "/"
+
+
+def test_https_stores_get_secure_cookies_and_a_cert_manager_certificate():
+    docs = render_store("vps", TLS_STORE_VALUES)
+    [ingress] = of_kind(docs, "Ingress")
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == (
+        "letsencrypt-prod"
+    )
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [
+        {"hosts": ["secure-shop.example.com"], "secretName": "store-test-tls"}
+    ]
+    server = workload(docs, "Deployment", "-medusa")
+    env = env_of(server["spec"]["template"]["spec"]["containers"][0])
+    assert env["COOKIE_SECURE"]["value"] == "true"
+    assert env["ADMIN_CORS"]["value"] == "https://secure-shop.example.com"
+
+
+def test_the_ingress_serves_the_store_host_with_the_given_class(rendered):
+    [ingress] = of_kind(rendered, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "traefik"
+    assert "tls" not in ingress["spec"]
+    assert "annotations" not in ingress["metadata"]
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "acme-shop.localtest.me"
+    [path] = rule["http"]["paths"]
+    assert path["path"] == "/" and path["backend"]["service"]["name"] == "store-test-medusa"
+
+
+def test_an_empty_class_name_means_the_cluster_default():
+    docs = render_store("local", **{"ingress.className": ""})
+    [ingress] = of_kind(docs, "Ingress")
+    assert "ingressClassName" not in ingress["spec"]
+
+
+def test_a_limit_range_gives_defaults_and_a_ceiling(rendered):
+    [limit_range] = of_kind(rendered, "LimitRange")
+    [limits] = limit_range["spec"]["limits"]
+    assert limits["type"] == "Container"
+    assert {"default", "defaultRequest", "max"} <= set(limits)
+    for _, container in containers(rendered):
+        assert parse_memory(container["resources"]["limits"]["memory"]) <= parse_memory(
+            limits["max"]["memory"]
+        )
+        assert parse_cpu(container["resources"]["limits"]["cpu"]) <= parse_cpu(limits["max"]["cpu"])
+
+
+def policies_by_suffix(docs: list[dict]) -> dict[str, dict]:
+    return {
+        doc["metadata"]["name"].removeprefix("store-test-"): doc["spec"]
+        for doc in of_kind(docs, "NetworkPolicy")
+    }
+
+
+def test_network_policies_deny_by_default_and_allow_only_the_needed_paths(rendered):
+    policies = policies_by_suffix(rendered)
+    deny = policies["default-deny"]
+    assert deny["podSelector"] == {}
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+
+    dns = policies["allow-dns"]
+    assert dns["policyTypes"] == ["Egress"]
+    [rule] = dns["egress"]
+    assert {p["port"] for p in rule["ports"]} == {53}
+
+    medusa = policies["medusa"]
+    [from_rule] = medusa["ingress"]
+    [peer] = from_rule["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kube-system"
+    }
+    assert [p["port"] for p in from_rule["ports"]] == ["http"]
+    egress_ports = sorted(p["port"] for rule in medusa["egress"] for p in rule["ports"])
+    assert egress_ports == [5432, 6379]
+    for rule in medusa["egress"]:
+        for peer in rule["to"]:
+            assert set(peer) == {"podSelector"}, "the server may only reach its own pods"
+
+    for component, port in (("postgresql", 5432), ("redis", 6379)):
+        policy = policies[component]
+        [rule] = policy["ingress"]
+        [peer] = rule["from"]
+        assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+        assert [p["port"] for p in rule["ports"]] == [port]
+
+
+def test_network_policies_select_pods_that_exist(rendered):
+    pod_labels = [
+        spec_owner["spec"]["template"]["metadata"]["labels"]
+        for spec_owner in rendered
+        if spec_owner.get("kind") in chartkit.POD_KINDS
+    ]
+    for name, policy in policies_by_suffix(rendered).items():
+        selector = policy["podSelector"].get("matchLabels", {})
+        matched = [labels for labels in pod_labels if selector.items() <= labels.items()]
+        assert matched, f"NetworkPolicy {name} selects no pod"
+
+
+# --- schema -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("set_values", "named"),
+    [
+        ({"store.host": ""}, "host"),
+        ({"store.host": "Bad_Host!"}, "host"),
+        ({"store.host": "https://acme.example.com/"}, "host"),
+        ({"existingSecret": ""}, "existingSecret"),
+        ({"store.id": "UPPER"}, "id"),
+        ({"store.scheme": "ftp"}, "scheme"),
+        ({"store.color": "red"}, "color"),
+        ({"ingress.hostname": "x"}, "hostname"),
+        ({"ingress.tls.mode": "x"}, "mode"),
+        ({"medusa.extra": 1}, "extra"),
+        ({"postgresql.storage.size": "-1Gi"}, "size"),
+        ({"medusa.resources.requests.cpu": -1}, "cpu"),
+        ({"medusa.resources.requests.memory": "-512Mi"}, "memory"),
+        ({"redis.resources.limits.memory": "lots"}, "memory"),
+        ({"image.tag": "latest"}, "tag"),
+        ({"postgresql.image.tag": ""}, "tag"),
+    ],
+)
+def test_the_schema_rejects_bad_values_naming_them(set_values, named):
+    error = render_error(CHART, [PROFILES["local"], STORE_VALUES], set_values)
+    assert named in error, error
+
+
+def test_the_schema_rejects_a_missing_host_and_secret():
+    for missing in ("host", "secret"):
+        values = FIXTURES / f"missing-{missing}.yaml"
+        error = render_error(CHART, [PROFILES["local"], values])
+        assert ("host" if missing == "host" else "existingSecret") in error, error
+
+
+def test_the_bare_chart_refuses_to_render_without_store_values():
+    error = render_error(CHART)
+    assert "host" in error or "id" in error
+
+
+# --- setup script -------------------------------------------------------------
+
+
+def test_the_setup_script_is_shellcheck_clean():
+    shellcheck = ROOT / ".venv" / "bin" / "shellcheck"
+    scripts = [
+        ROOT / "images" / "medusa" / "bin" / "setup.sh",
+        ROOT / "scripts" / "setup-medusa-app.sh",
+    ]
+    proc = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
