@@ -167,23 +167,29 @@ def eager(django_capture_on_commit_callbacks):
     app.conf.task_always_eager = False
 
 
-class WorkerProcess:
-    """A real Celery worker process on the test Redis and test database."""
+class CeleryProcess:
+    """A real Celery worker (or beat) process on the test Redis and database."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2):
+    def __init__(self, env: dict[str, str], concurrency: int = 2, kind: str = "worker"):
         self.env = env
         self.concurrency = concurrency
+        self.kind = kind
         self.proc = None
-        self.log_path = Path(env["STOREPLATFORM_TEST_DIR"]) / f"worker-{os.getpid()}.log"
+        self.log_path = Path(env["STOREPLATFORM_TEST_DIR"]) / f"{kind}-{os.getpid()}.log"
 
-    def start(self) -> WorkerProcess:
+    def start(self) -> CeleryProcess:
         import subprocess
+        import uuid
 
+        if self.kind == "worker":
+            args = ["worker", "--concurrency", str(self.concurrency), "--without-mingle",
+                    "--without-gossip", "-n", f"test-{uuid.uuid4().hex[:8]}@%h"]
+        else:
+            args = ["beat", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+                    "--pidfile", ""]
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "storeplatform", "worker", "-l", "INFO",
-             "--concurrency", str(self.concurrency), "--without-mingle", "--without-gossip",
-             "-n", f"test-{os.getpid()}@%h"],
+            [sys.executable, "-m", "celery", "-A", "storeplatform", *args, "-l", "INFO"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -223,7 +229,10 @@ def database_url() -> str:
     from django.db import connection
 
     s = connection.settings_dict
-    return f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    name = s.get("TEST", {}).get("NAME") or s["NAME"]
+    if not name.startswith("test_"):
+        name = f"test_{name}"
+    return f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}/{name}"
 
 
 @pytest.fixture
@@ -247,9 +256,24 @@ def worker_env(cluster, transactional_db, settings) -> dict[str, str]:
 
 @pytest.fixture
 def worker(worker_env):
-    proc = WorkerProcess(worker_env).start()
+    proc = CeleryProcess(worker_env).start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def start_celery(worker_env):
+    """Start more workers, or beat, inside a test; all stopped at the end."""
+    started = []
+
+    def start(kind: str = "worker", concurrency: int = 2, **env) -> CeleryProcess:
+        proc = CeleryProcess({**worker_env, **env}, concurrency, kind).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
 
 
 def _wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = ""):

@@ -125,62 +125,96 @@ def _worker_id(task: Task) -> str:
     return (task.request.id or uuid.uuid4().hex)[:64]
 
 
-# -- provisioning ------------------------------------------------------------
-@shared_task(
-    bind=True, base=StoreTask,
+# -- provisioning, upgrade, rollback -----------------------------------------
+OPERATION_LIMITS = dict(
     soft_time_limit=settings.STORE_PROVISION_TIMEOUT + DEADLINE_MARGIN,
     time_limit=settings.STORE_PROVISION_TIMEOUT + DEADLINE_MARGIN + 60,
 )
+
+
+@shared_task(bind=True, base=StoreTask, **OPERATION_LIMITS)
 def provision_store(self: Task, store_id: str) -> str:
-    worker = _worker_id(self)
+    return _run(self, store_id, c.OP_PROVISION)
+
+
+@shared_task(bind=True, base=StoreTask, **OPERATION_LIMITS)
+def upgrade_store(self: Task, store_id: str) -> str:
+    return _run(self, store_id, c.OP_UPGRADE)
+
+
+@shared_task(bind=True, base=StoreTask, **OPERATION_LIMITS)
+def rollback_store(self: Task, store_id: str) -> str:
+    return _run(self, store_id, c.OP_ROLLBACK)
+
+
+def _entry_states(kind: str) -> set[str]:
+    state = c.OPERATION_STATES[kind]
+    return {c.REQUESTED, state} if kind == c.OP_PROVISION else {state}
+
+
+def _run(task: Task, store_id: str, kind: str) -> str:
+    """Run one provision/upgrade/rollback attempt under the store's lease."""
+    worker = _worker_id(task)
+    entry = _entry_states(kind)
     store = Store.objects.filter(pk=store_id).first()
-    if store is None or store.status not in (c.REQUESTED, c.PROVISIONING):
+    if store is None or store.status not in entry:
         return "nothing to do"
-    if not lease.acquire(store_id, worker, {c.REQUESTED, c.PROVISIONING}):
+    if not lease.acquire(store_id, worker, entry):
         return "another worker holds the store"
-    op = Operation(store, worker, c.OP_PROVISION, cancel_on_delete=True)
+    op = Operation(store, worker, kind, cancel_on_delete=True)
     try:
-        _start_provisioning(store, worker)
+        _start(store, kind)
         store.refresh_from_db()
-        _provision(op)
-        return store.status
+        if kind == c.OP_ROLLBACK:
+            _rollback(op)
+        else:
+            _install(op)
+        return c.READY
     except errors.Cancelled:
-        record_event(store_id, c.EVENT_INFO, "Provisioning stopped: the store is being deleted.",
-                     actor=ACTOR)
+        record_event(store_id, c.EVENT_INFO, f"{kind.capitalize()} stopped: the store is being "
+                     "deleted.", actor=ACTOR)
         lease.release(store_id, worker)
         dispatch(store_id, c.OP_DELETE)
         return "cancelled"
     except errors.LeaseLost:
         return "lease lost"
     except errors.ProvisioningError as exc:
-        return _retry_or_fail(self, op, exc)
+        return _retry_or_fail(task, op, exc)
     except SoftTimeLimitExceeded:
-        _fail(op, errors.TimedOut("Provisioning ran out of time."))
+        _fail(op, errors.TimedOut(f"The {kind} ran out of time."))
         return c.FAILED
     except Exception as exc:
-        log.exception("store=%s provisioning crashed", store_id, extra={"store": store_id})
+        log.exception("store=%s %s crashed", store_id, kind, extra={"store": store_id})
         _fail(op, errors.ProvisioningError(f"Unexpected error: {exc.__class__.__name__}"))
         return c.FAILED
     finally:
         lease.release(store_id, worker)
 
 
-def _start_provisioning(store: Store, worker: str) -> None:
+def _start(store: Store, kind: str) -> None:
+    """First pickup starts the clock; a resumed operation keeps its deadline."""
     now = timezone.now()
+    budget = timedelta(seconds=settings.STORE_PROVISION_TIMEOUT + DEADLINE_MARGIN)
     if store.status == c.REQUESTED:
         transition(
             store.id, c.PROVISIONING, expect={c.REQUESTED}, actor=ACTOR,
             message="A worker picked up the store.",
             operation=c.OP_PROVISION, started_at=now, attempt=F("attempt") + 1,
-            deadline_at=now + timedelta(seconds=settings.STORE_PROVISION_TIMEOUT + DEADLINE_MARGIN),
+            deadline_at=now + budget,
         )
+    elif store.started_at is None:
+        Store.objects.filter(pk=store.id).update(
+            started_at=now, deadline_at=now + budget, attempt=F("attempt") + 1
+        )
+        record_event(store.id, c.EVENT_INFO, f"A worker picked up the {kind}.", actor=ACTOR)
     else:
         record_event(store.id, c.EVENT_INFO,
-                     "Resuming provisioning: the previous worker stopped before finishing.",
+                     f"Resuming the {kind}: the previous worker stopped before finishing.",
                      actor=ACTOR)
 
 
-def _provision(op: Operation) -> None:
+def _install(op: Operation) -> None:
+    """Provision or upgrade: converge the release on the current chart."""
     store = op.store
     engine = get_engine(store.engine)
     creds = _credentials(store, engine)
@@ -193,11 +227,13 @@ def _provision(op: Operation) -> None:
     _recover_release(op, helm_client)
 
     values = engine.values(store)
+    title = "Installing chart" if op.kind == c.OP_PROVISION else (
+        f"Upgrading to chart {engine.chart_version}")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=f"{store.id}-") as values_file:
         yaml.safe_dump(values, values_file)
         values_file.flush()
         files = [str(engine.profile_values), values_file.name]
-        with op.step("Installing chart"), lease.helm_slot(tick=op.tick):
+        with op.step(title), lease.helm_slot(tick=op.tick):
             lease.renew(store.id, op.worker)  # checked again right before helm runs
             op.watch_quota = True
             release = helm_client.upgrade_install(
@@ -206,6 +242,30 @@ def _provision(op: Operation) -> None:
             )
             op.watch_quota = False
 
+    _check_storefront(op)
+    chart_meta = release.get("chart", {}).get("metadata", {})
+    _finish_ready(op, chart_version=chart_meta.get("version", ""),
+                  helm_revision=release.get("version"))
+
+
+def _rollback(op: Operation) -> None:
+    store = op.store
+    helm_client = helm.Helm(store.id, tick=op.tick)
+    _recover_release(op, helm_client)
+    revision = store.target_revision
+    with op.step(f"Rolling back to revision {revision}"), lease.helm_slot(tick=op.tick):
+        lease.renew(store.id, op.worker)
+        helm_client.rollback(store.release, store.namespace, revision,
+                             timeout=_helm_timeout(store))
+    status = helm_client.status(store.release, store.namespace) or {}
+    _check_storefront(op)
+    chart_meta = status.get("chart", {}).get("metadata", {})
+    _finish_ready(op, chart_version=chart_meta.get("version", store.chart_version),
+                  helm_revision=status.get("version"), target_revision=None)
+
+
+def _check_storefront(op: Operation) -> None:
+    store = op.store
     with op.step("Waiting for the storefront"):
         ok, detail = probe.wait_for_storefront(
             store.storefront_url, settings.STORE_READY_PROBE_TIMEOUT, tick=op.tick
@@ -215,15 +275,20 @@ def _provision(op: Operation) -> None:
                 f"The storefront at {store.storefront_url} did not answer ({detail})."
             )
 
-    chart_meta = release.get("chart", {}).get("metadata", {})
+
+def _finish_ready(op: Operation, **fields) -> None:
+    store = op.store
+    messages = {c.OP_PROVISION: "The store is ready.", c.OP_UPGRADE: "The upgrade is done.",
+                c.OP_ROLLBACK: "The rollback is done."}
+    now = timezone.now()
+    if op.kind == c.OP_PROVISION:
+        fields["ready_at"] = now
     if transition(
-        store.id, c.READY, expect={c.PROVISIONING}, actor=ACTOR,
-        message="The store is ready.", ready_at=timezone.now(),
-        chart_version=chart_meta.get("version", ""), helm_revision=release.get("version"),
-        current_step="", deadline_at=None,
+        store.id, c.READY, expect={c.OPERATION_STATES[op.kind]}, actor=ACTOR,
+        message=messages[op.kind], current_step="", deadline_at=None, started_at=None,
+        health_checked_at=now, **fields,
     ):
-        metrics.observe_operation(c.OP_PROVISION, store.engine, "ready",
-                                  time.monotonic() - op.started)
+        metrics.observe_operation(op.kind, store.engine, "ready", time.monotonic() - op.started)
 
 
 def _helm_timeout(store: Store) -> int:
@@ -291,6 +356,10 @@ def _retry_or_fail(task: Task, op: Operation, exc: errors.ProvisioningError) -> 
             reason=exc.reason, actor=ACTOR,
         )
         lease.release(store.id, op.worker)
+        # The retry is a dispatch: the reconciler must not send a second one.
+        Store.objects.filter(pk=store.id).update(
+            dispatched_at=timezone.now() + timedelta(seconds=delay)
+        )
         raise task.retry(countdown=delay)
     _fail(op, exc)
     return c.FAILED
@@ -299,14 +368,14 @@ def _retry_or_fail(task: Task, op: Operation, exc: errors.ProvisioningError) -> 
 def _fail(op: Operation, exc: errors.ProvisioningError) -> None:
     store = op.store
     details = dict(exc.details)
-    if op.kind == c.OP_PROVISION and exc.reason not in (
+    if op.kind != c.OP_DELETE and exc.reason not in (
         c.REASON_CLUSTER_UNREACHABLE, c.REASON_NOT_CONFIGURED
     ):
         details["cluster"] = kube.diagnostics(store.namespace)
-    expect = {c.PROVISIONING, c.REQUESTED} if op.kind == c.OP_PROVISION else {c.DELETING}
+    expect = _entry_states(op.kind) if op.kind != c.OP_DELETE else {c.DELETING}
     if transition(
         store.id, c.FAILED, expect=expect, reason=exc.reason, message=exc.message,
-        actor=ACTOR, details=details, deadline_at=None,
+        actor=ACTOR, details=details, deadline_at=None, started_at=None,
     ):
         metrics.count_failure(op.kind, store.engine, exc.reason)
         metrics.observe_operation(op.kind, store.engine, "failed", time.monotonic() - op.started)
@@ -329,7 +398,7 @@ def delete_store(self: Task, store_id: str) -> str:
         raise self.retry(countdown=1, max_retries=600)
     op = Operation(store, worker, c.OP_DELETE)
     try:
-        if store.deadline_at is None or store.operation != c.OP_DELETE:
+        if store.started_at is None or store.operation != c.OP_DELETE:
             now = timezone.now()
             budget = timedelta(seconds=settings.STORE_DELETE_TIMEOUT + DEADLINE_MARGIN)
             Store.objects.filter(pk=store_id).update(
@@ -371,7 +440,7 @@ def _delete(op: Operation) -> None:
         _wait_namespace_gone(op)
     if transition(
         store.id, c.DELETED, expect={c.DELETING}, actor=ACTOR, message="The store was deleted.",
-        deleted_at=timezone.now(), deadline_at=None,
+        deleted_at=timezone.now(), deadline_at=None, started_at=None,
     ):
         StoreCredentials.objects.filter(store_id=store.id).delete()
         metrics.observe_operation(c.OP_DELETE, store.engine, "deleted",
@@ -399,7 +468,8 @@ def _wait_namespace_gone(op: Operation) -> None:
 
 
 # -- dispatch and reconciliation --------------------------------------------
-TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store}
+TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store,
+         c.OP_UPGRADE: upgrade_store, c.OP_ROLLBACK: rollback_store}
 
 
 def dispatch(store_id: str, operation: str) -> bool:
@@ -413,6 +483,13 @@ def dispatch(store_id: str, operation: str) -> bool:
         log.warning("store=%s could not publish %s, the reconciler will: %s",
                     store_id, operation, exc, extra={"store": store_id})
         return False
+
+
+def _operation_of(store: Store) -> str:
+    """The operation a busy state stands for."""
+    if store.status == c.REQUESTED:
+        return c.OP_PROVISION
+    return next(op for op, state in c.OPERATION_STATES.items() if state == store.status)
 
 
 @shared_task(ignore_result=True)
@@ -432,19 +509,18 @@ def reconcile() -> dict:
     )
 
     for store in free.filter(status__in=list(c.BUSY_STATES)).only(
-        "id", "status", "engine", "dispatched_at", "deadline_at", "operation"
+        "id", "status", "engine", "dispatched_at", "deadline_at", "operation", "started_at"
     ):
+        operation = _operation_of(store)
         if store.deadline_at and store.deadline_at < now:
-            reason = errors.NamespaceStuck if store.status == c.DELETING else errors.TimedOut
-            kind = c.OP_DELETE if store.status == c.DELETING else c.OP_PROVISION
-            op = Operation(store, "reconciler", kind)
-            _fail(op, reason(f"The {kind} operation passed its deadline without finishing."))
+            error = errors.NamespaceStuck if operation == c.OP_DELETE else errors.TimedOut
+            op = Operation(store, "reconciler", operation)
+            _fail(op, error(f"The {operation} passed its deadline without finishing."))
             counts["failed"] += 1
             continue
         if store.dispatched_at and store.dispatched_at > stale:
             continue  # recently sent; give the worker time to pick it up
-        operation = c.OP_DELETE if store.status == c.DELETING else c.OP_PROVISION
-        if store.status != c.REQUESTED:
+        if store.started_at is not None:
             record_event(store.id, c.EVENT_INFO,
                          "The worker stopped responding; resuming the operation.",
                          reason=c.REASON_WORKER_LOST, actor="reconciler")
@@ -466,3 +542,20 @@ def reconcile() -> dict:
     if any(counts.values()):
         log.info("reconcile: %s", counts)
     return counts
+
+
+@shared_task(ignore_result=True)
+def advance_fleet_upgrade(run_id: int, user_id: int | None = None) -> str:
+    """Drive a fleet upgrade started from the admin: one step, then again
+    in a few seconds, until it is done or stopped."""
+    from django.contrib.auth import get_user_model
+
+    from provisioning import fleet
+    from stores.models import FleetUpgrade
+    from stores.services import Actor
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    run = fleet.advance(FleetUpgrade.objects.get(pk=run_id), Actor(user, via="admin"))
+    if run.status == FleetUpgrade.RUNNING:
+        advance_fleet_upgrade.apply_async(args=[run_id, user_id], countdown=5)
+    return run.status

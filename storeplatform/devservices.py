@@ -30,13 +30,23 @@ class Service:
     url: str
     port: int
     process: subprocess.Popen | None
+    workdir: Path | None = None
     stop_command: list[str] | None = None
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port with the same data."""
+        self.stop()
+        starter = start_redis if self.name == "redis" else start_postgres
+        fresh = starter(self.workdir, port=self.port)
+        self.process = fresh.process
 
     def stop(self) -> None:
         if self.stop_command:
             subprocess.run(self.stop_command, capture_output=True, timeout=60)
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            # PostgreSQL's SIGTERM waits for clients to leave; SIGINT is its
+            # "fast" shutdown, which disconnects them like a crash would.
+            self.process.send_signal(signal.SIGINT if self.name == "postgres" else signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -82,7 +92,7 @@ def start_redis(workdir: Path, port: int | None = None) -> Service:
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     wait_for_port(port, process=process)
-    return Service("redis", f"redis://127.0.0.1:{port}/0", port, process)
+    return Service("redis", f"redis://127.0.0.1:{port}/0", port, process, workdir)
 
 
 def _pg_bin(name: str) -> str:
@@ -154,7 +164,8 @@ def start_postgres(workdir: Path, port: int | None = None, fresh: bool = False) 
         if ready.returncode == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    return Service("postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", port, process)
+    return Service("postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", port, process,
+                   workdir)
 
 
 def create_database(service: Service, name: str) -> str:

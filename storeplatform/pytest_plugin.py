@@ -45,6 +45,12 @@ def _start_services() -> None:
     atexit.register(_stop_services)
 
 
+def service(name: str):
+    """The Service this run started (for tests that stop and restart it),
+    or None when the URL was given from outside."""
+    return next((s for s in _services if s.name == name), None)
+
+
 def _stop_services() -> None:
     while _services:
         _services.pop().stop()

@@ -211,6 +211,11 @@ STORE_HEARTBEAT_SECONDS = float(env("STORE_HEARTBEAT_SECONDS", "5"))
 STORE_NAMESPACE_WAIT = env_int("STORE_NAMESPACE_WAIT", 120)
 # A deletion that failed (namespace stuck) is tried again this often.
 STORE_DELETE_RETRY_INTERVAL = env_int("STORE_DELETE_RETRY_INTERVAL", 300)
+# Drift and orphan checks (provisioning.housekeeping).
+STORE_HEALTH_INTERVAL = env_int("STORE_HEALTH_INTERVAL", 60)
+STORE_ORPHAN_INTERVAL = env_int("STORE_ORPHAN_INTERVAL", 300)
+STORE_ORPHAN_GRACE = env_int("STORE_ORPHAN_GRACE", 3600)
+STORE_ORPHAN_DRY_RUN = env_bool("STORE_ORPHAN_DRY_RUN", False)
 # Credentials are encrypted at rest with a key derived from this secret.
 STORE_CREDENTIALS_KEY = env_secret("STORE_CREDENTIALS_KEY") or SECRET_KEY
 
@@ -233,7 +238,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.reconcile",
         "schedule": float(STORE_RECONCILE_INTERVAL),
     },
+    "check-store-health": {
+        "task": "provisioning.housekeeping.check_health",
+        "schedule": float(STORE_HEALTH_INTERVAL),
+    },
+    "sweep-orphans": {
+        "task": "provisioning.housekeeping.sweep_orphans",
+        "schedule": float(STORE_ORPHAN_INTERVAL),
+    },
 }
+CELERY_IMPORTS = ["provisioning.housekeeping"]
 
 LOG_FORMAT = env("LOG_FORMAT", "text")
 LOGGING = {

@@ -7,7 +7,15 @@ from django.http import HttpResponse
 from django.utils.html import format_html
 
 from stores import services
-from stores.models import AuditEntry, CommandRecord, Quota, Store, StoreEvent
+from stores.models import (
+    AuditEntry,
+    CommandRecord,
+    FleetUpgrade,
+    Orphan,
+    Quota,
+    Store,
+    StoreEvent,
+)
 
 
 def _actor(request) -> services.Actor:
@@ -60,7 +68,8 @@ class StoreAdmin(admin.ModelAdmin):
     ordering = ["-created_at"]
     readonly_fields = [f.name for f in Store._meta.fields]
     inlines = [EventInline, CommandInline]
-    actions = ["retry_stores", "delete_stores", "force_fail_stores"]
+    actions = ["retry_stores", "delete_stores", "force_fail_stores", "upgrade_stores",
+               "rollback_stores", "fleet_upgrade"]
 
     def has_add_permission(self, request):
         return False  # stores are created through the services, with quotas
@@ -97,6 +106,66 @@ class StoreAdmin(admin.ModelAdmin):
     def force_fail_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.force_fail(_actor(request), s),
                    "Force-failed")
+
+
+    @admin.action(description="Upgrade selected stores to the current chart")
+    def upgrade_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.upgrade_store(_actor(request), s),
+                   "Upgrading")
+
+    @admin.action(description="Roll back selected stores to their previous revision")
+    def rollback_stores(self, request, queryset):
+        def previous(store):
+            good = [r["revision"] for r in services.store_revisions(store)
+                    if r["revision"] < (store.helm_revision or 0)
+                    and r["status"] in ("deployed", "superseded")]
+            if not good:
+                raise services.StoreRequestError("no earlier good revision")
+            return services.rollback_store(_actor(request), store, max(good))
+
+        self._each(request, queryset, previous, "Rolling back")
+
+    @admin.action(description="Fleet-upgrade every store of the selected stores' engines")
+    def fleet_upgrade(self, request, queryset):
+        from provisioning import fleet, tasks
+
+        for engine in sorted(set(queryset.values_list("engine", flat=True))):
+            run = fleet.start(engine, actor=_actor(request))
+            services.audit(_actor(request), "fleet_upgrade", "", engine=engine,
+                           target=run.target_version, stores=run.total)
+            tasks.advance_fleet_upgrade.delay(run.pk, request.user.pk)
+            self.message_user(request, f"Fleet upgrade of {run.total} {engine} store(s) to "
+                              f"chart {run.target_version} started (run {run.pk}).")
+
+
+@admin.register(FleetUpgrade)
+class FleetUpgradeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "engine", "target_version", "status", "total", "done",
+                    "failed_count", "finished_at"]
+    list_filter = ["engine", "status"]
+    readonly_fields = [f.name for f in FleetUpgrade._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="done")
+    def done(self, obj):
+        return obj.done_count
+
+    @admin.display(description="failed")
+    def failed_count(self, obj):
+        return len(obj.failed)
+
+
+@admin.register(Orphan)
+class OrphanAdmin(admin.ModelAdmin):
+    list_display = ["namespace", "store_id", "why", "first_seen", "last_seen", "removed_at"]
+    list_filter = ["removed_at"]
+    search_fields = ["namespace", "store_id"]
+    readonly_fields = [f.name for f in Orphan._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Quota)

@@ -11,6 +11,11 @@ READY = "ready"
 FAILED = "failed"
 DELETING = "deleting"
 DELETED = "deleted"
+UPGRADING = "upgrading"
+ROLLING_BACK = "rolling_back"
+# Ready once, but a periodic check found it unhealthy; returns to ready on
+# its own when healthy again.
+DEGRADED = "degraded"
 
 STATUS_CHOICES = [
     (REQUESTED, "Requested"),
@@ -19,31 +24,56 @@ STATUS_CHOICES = [
     (FAILED, "Failed"),
     (DELETING, "Deleting"),
     (DELETED, "Deleted"),
+    (UPGRADING, "Upgrading"),
+    (ROLLING_BACK, "Rolling back"),
+    (DEGRADED, "Degraded"),
 ]
 
 FINAL_STATES = frozenset({DELETED})
 # States in which a worker is (or should be) doing something for the store.
-BUSY_STATES = frozenset({REQUESTED, PROVISIONING, DELETING})
+BUSY_STATES = frozenset({REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK})
 # Stores that count against an owner's quota.
-LIVE_STATES = frozenset({REQUESTED, PROVISIONING, READY, FAILED, DELETING})
+LIVE_STATES = frozenset(
+    {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED}
+)
+# Stores whose release is installed and serving (or meant to be).
+RUNNING_STATES = frozenset({READY, DEGRADED})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
     PROVISIONING: frozenset({READY, FAILED, DELETING}),
-    READY: frozenset({DELETING}),
-    FAILED: frozenset({REQUESTED, DELETING}),
+    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED}),
+    DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED}),
+    UPGRADING: frozenset({READY, FAILED, DELETING}),
+    ROLLING_BACK: frozenset({READY, FAILED, DELETING}),
+    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK}),
     DELETING: frozenset({DELETED, FAILED}),
     DELETED: frozenset(),
 }
 
-# Who may retry what. Retrying a failed delete resumes the delete.
+# Who may retry what. Retrying a failed delete resumes the delete, a failed
+# upgrade runs the upgrade again.
 RETRYABLE_STATES = frozenset({FAILED})
-DELETABLE_STATES = frozenset({REQUESTED, PROVISIONING, READY, FAILED})
+DELETABLE_STATES = frozenset(
+    {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED}
+)
+# An upgrade or rollback needs a release to act on.
+UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED})
 
 # Operations a worker carries out.
 OP_PROVISION = "provision"
 OP_DELETE = "delete"
-OPERATION_CHOICES = [(OP_PROVISION, "Provision"), (OP_DELETE, "Delete")]
+OP_UPGRADE = "upgrade"
+OP_ROLLBACK = "rollback"
+OPERATION_CHOICES = [
+    (OP_PROVISION, "Provision"), (OP_DELETE, "Delete"), (OP_UPGRADE, "Upgrade"),
+    (OP_ROLLBACK, "Rollback"),
+]
+# The busy state each operation runs in.
+OPERATION_STATES = {
+    OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
+    OP_ROLLBACK: ROLLING_BACK,
+}
 
 # Failure reasons: short codes for machines, titles for people.
 REASON_CLUSTER_UNREACHABLE = "cluster_unreachable"
@@ -59,6 +89,8 @@ REASON_WORKER_LOST = "worker_lost"
 REASON_FORCE_FAILED = "force_failed"
 REASON_NOT_CONFIGURED = "cluster_not_configured"
 REASON_INTERNAL = "internal_error"
+REASON_RELEASE_NOT_DEPLOYED = "release_not_deployed"
+REASON_PODS_NOT_READY = "pods_not_ready"
 
 REASON_TITLES = {
     REASON_CLUSTER_UNREACHABLE: "The Kubernetes cluster could not be reached",
@@ -74,6 +106,8 @@ REASON_TITLES = {
     REASON_FORCE_FAILED: "Stopped by an operator",
     REASON_NOT_CONFIGURED: "No Kubernetes cluster is configured",
     REASON_INTERNAL: "Internal error",
+    REASON_RELEASE_NOT_DEPLOYED: "The store's helm release is not deployed",
+    REASON_PODS_NOT_READY: "Some of the store's pods are not ready",
 }
 
 # Event kinds in a store's timeline.

@@ -51,6 +51,9 @@ class Store(models.Model):
 
     chart_version = models.CharField(max_length=40, blank=True)
     helm_revision = models.PositiveIntegerField(null=True, blank=True)
+    # The revision a requested rollback goes back to.
+    target_revision = models.PositiveIntegerField(null=True, blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -190,6 +193,60 @@ class StoreCredentials(models.Model):
     @staticmethod
     def encrypt(values: dict[str, str]) -> str:
         return _fernet().encrypt(json.dumps(values).encode()).decode()
+
+
+class Orphan(models.Model):
+    """A namespace carrying our labels that belongs to no live store.
+
+    Found by the periodic sweep; removed once it has been seen for longer
+    than the grace period (unless the sweep runs in dry-run mode).
+    """
+
+    namespace = models.CharField(max_length=63, unique=True)
+    store_id = models.CharField(max_length=12, blank=True)
+    why = models.CharField(max_length=200)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return self.namespace
+
+
+class FleetUpgrade(models.Model):
+    """One fleet upgrade run (see provisioning.fleet)."""
+
+    RUNNING, DONE, STOPPED = "running", "done", "stopped"
+
+    engine = models.CharField(max_length=20)
+    target_version = models.CharField(max_length=40)
+    batch_size = models.PositiveIntegerField(default=5)
+    canary = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, default=RUNNING,
+                              choices=[(s, s) for s in (RUNNING, DONE, STOPPED)])
+    total = models.PositiveIntegerField(default=0)
+    remaining = models.JSONField(default=list, blank=True)
+    current = models.JSONField(default=list, blank=True)
+    upgraded = models.JSONField(default=list, blank=True)
+    skipped = models.JSONField(default=list, blank=True)
+    failed = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.engine} -> {self.target_version} ({self.status})"
+
+    @property
+    def done_count(self) -> int:
+        return len(self.upgraded) + len(self.skipped) + len(self.failed)
 
 
 class AuditEntry(models.Model):

@@ -16,8 +16,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from provisioning import tasks
-from provisioning.engines import ENGINES, EngineUnavailable
+from provisioning import helm, tasks
+from provisioning.engines import ENGINES, EngineUnavailable, get_engine
 from stores import constants as c
 from stores.models import AuditEntry, Quota, Store, StoreEvent
 from stores.naming import InvalidName, host_for, unique_slug, validate_name
@@ -38,18 +38,22 @@ class StoreRequestError(Exception):
 class Actor:
     """Who asks, from where, and through which door (web, api, admin)."""
 
-    user: object
+    user: object  # None for the platform itself (management commands, beat)
     ip: str | None = None
     via: str = "web"
 
     @property
+    def name(self) -> str:
+        return self.user.get_username() if self.user is not None else "system"
+
+    @property
     def label(self) -> str:
-        return f"{self.via}:{self.user.get_username()}"
+        return f"{self.via}:{self.name}"
 
 
 def audit(actor: Actor, action: str, store_id: str = "", **details) -> None:
     AuditEntry.objects.create(
-        actor=actor.user, actor_name=actor.user.get_username(), action=action,
+        actor=actor.user, actor_name=actor.name, action=action,
         store_id=store_id, ip=actor.ip, via=actor.via, details=details,
     )
 
@@ -97,7 +101,7 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
                 store = Store.objects.create(
                     owner=actor.user, name=name, slug=slug, host=host_for(slug), engine=engine,
                     operation=c.OP_PROVISION, created_at=now,
-                    deadline_at=now + timedelta(seconds=settings.STORE_PROVISION_TIMEOUT + 600),
+                    deadline_at=_deadline(c.OP_PROVISION),
                 )
         except IntegrityError as exc:
             # Another user's store took the slug between our check and insert.
@@ -120,42 +124,95 @@ def _clean_name(name: object) -> str:
         raise StoreRequestError(str(exc), field="name") from exc
 
 
-def retry_store(actor: Actor, store: Store) -> Store:
-    """Start again what failed: the provisioning, or the deletion."""
-    if store.status not in c.RETRYABLE_STATES:
-        raise StoreRequestError(
-            f"Only failed stores can be retried; this one is {store.status}.", status=409
-        )
-    if store.operation == c.OP_DELETE:
-        to, operation, message = c.DELETING, c.OP_DELETE, "Deletion retried."
-    else:
-        to, operation, message = c.REQUESTED, c.OP_PROVISION, "Provisioning retried."
+def _deadline(operation: str):
+    """When a requested operation must have finished, pickup delays included.
+    A worker that picks it up starts a fresh budget (provisioning.tasks)."""
+    seconds = settings.STORE_DELETE_TIMEOUT if operation == c.OP_DELETE else (
+        settings.STORE_PROVISION_TIMEOUT)
+    return timezone.now() + timedelta(seconds=seconds + 600)
+
+
+def _request(actor: Actor, store: Store, to: str, operation: str, action: str,
+             expect, message: str, **fields) -> Store:
+    """Persist a request (state + event + audit), dispatch after commit."""
     with transaction.atomic():
-        deadline = timezone.now() + timedelta(seconds=settings.STORE_PROVISION_TIMEOUT + 600)
-        if not transition(store.id, to, expect={c.FAILED}, actor=actor.label, message=message,
-                          deadline_at=deadline if to == c.REQUESTED else None):
-            raise StoreRequestError("The store changed state; reload and try again.", status=409)
-        audit(actor, "retry", store.id)
+        if not transition(store.id, to, expect=expect, actor=actor.label, message=message,
+                          operation=operation, deadline_at=_deadline(operation),
+                          started_at=None, **fields):
+            store.refresh_from_db()
+            raise StoreRequestError(
+                f"The store is {store.status} now, so it cannot be {action}.", status=409
+            )
+        audit(actor, action, store.id, **{k: v for k, v in fields.items() if v is not None})
         _on_commit_dispatch(store.id, operation)
     store.refresh_from_db()
     return store
 
 
+RETRY_TARGETS = {
+    c.OP_PROVISION: c.REQUESTED, c.OP_DELETE: c.DELETING, c.OP_UPGRADE: c.UPGRADING,
+    c.OP_ROLLBACK: c.ROLLING_BACK,
+}
+
+
+def retry_store(actor: Actor, store: Store) -> Store:
+    """Start again what failed: the provisioning, deletion, upgrade or rollback."""
+    if store.status not in c.RETRYABLE_STATES:
+        raise StoreRequestError(
+            f"Only failed stores can be retried; this one is {store.status}.", status=409
+        )
+    operation = store.operation or c.OP_PROVISION
+    return _request(actor, store, RETRY_TARGETS[operation], operation, "retried",
+                    expect={c.FAILED}, message=f"{operation.capitalize()} retried.")
+
+
 def delete_store(actor: Actor, store: Store) -> Store:
-    """Delete a store in any live state; deleting a provisioning store wins."""
+    """Delete a store in any live state; deleting a busy store wins."""
     if store.status == c.DELETING:
         return store  # already under way: deleting twice is the same request
     if store.status not in c.DELETABLE_STATES:
         raise StoreRequestError(f"The store is already {store.status}.", status=409)
-    with transaction.atomic():
-        if not transition(store.id, c.DELETING, expect=c.DELETABLE_STATES, actor=actor.label,
-                          message="Deletion requested.", operation=c.OP_DELETE,
-                          deadline_at=None):
-            raise StoreRequestError("The store changed state; reload and try again.", status=409)
-        audit(actor, "delete", store.id)
-        _on_commit_dispatch(store.id, c.OP_DELETE)
-    store.refresh_from_db()
-    return store
+    return _request(actor, store, c.DELETING, c.OP_DELETE, "deleted",
+                    expect=c.DELETABLE_STATES, message="Deletion requested.")
+
+
+def upgrade_store(actor: Actor, store: Store) -> Store:
+    """Upgrade to the platform's current chart, same values and credentials."""
+    if store.status not in c.UPGRADABLE_STATES:
+        raise StoreRequestError(
+            f"Only ready, degraded or failed stores can be upgraded; this one is "
+            f"{store.status}.", status=409)
+    if store.helm_revision is None:
+        raise StoreRequestError("The store was never installed; retry it instead.", status=409)
+    version = get_engine(store.engine).chart_version
+    return _request(actor, store, c.UPGRADING, c.OP_UPGRADE, "upgraded",
+                    expect=c.UPGRADABLE_STATES,
+                    message=f"Upgrade to chart {version} requested.")
+
+
+def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
+    """Roll back to an earlier helm revision of the store's release."""
+    if store.status not in c.UPGRADABLE_STATES:
+        raise StoreRequestError(
+            f"Only ready, degraded or failed stores can be rolled back; this one is "
+            f"{store.status}.", status=409)
+    known = {r["revision"]: r for r in store_revisions(store)}
+    if revision not in known:
+        raise StoreRequestError(
+            f"Revision {revision} does not exist; the store has revisions "
+            f"{', '.join(map(str, sorted(known))) or 'none'}.", field="revision")
+    if revision == store.helm_revision and store.status != c.FAILED:
+        raise StoreRequestError(f"Revision {revision} is the one running now.",
+                                field="revision", status=409)
+    return _request(actor, store, c.ROLLING_BACK, c.OP_ROLLBACK, "rolled_back",
+                    expect=c.UPGRADABLE_STATES, message=f"Rollback to revision {revision} "
+                    "requested.", target_revision=revision)
+
+
+def store_revisions(store: Store) -> list[dict]:
+    """The release's revision history, newest first (``helm history``)."""
+    rows = helm.Helm(store.id).history(store.release, store.namespace)
+    return sorted(rows, key=lambda r: r["revision"], reverse=True)
 
 
 def force_fail(actor: Actor, store: Store, message: str = "") -> bool:
@@ -164,8 +221,8 @@ def force_fail(actor: Actor, store: Store, message: str = "") -> bool:
         done = transition(
             store.id, c.FAILED, expect=c.BUSY_STATES, actor=actor.label,
             reason=c.REASON_FORCE_FAILED,
-            message=message or f"Marked failed by {actor.user.get_username()}.",
-            lease_owner="", lease_expires_at=None, deadline_at=None,
+            message=message or f"Marked failed by {actor.name}.",
+            lease_owner="", lease_expires_at=None, deadline_at=None, started_at=None,
         )
         if done:
             audit(actor, "force_fail", store.id)

@@ -12,5 +12,8 @@ urlpatterns = [
     path("stores/<str:store_id>/changes/", views.detail_changes, name="detail-changes"),
     path("stores/<str:store_id>/credentials/", views.credentials, name="credentials"),
     path("stores/<str:store_id>/retry/", views.retry, name="retry"),
+    path("stores/<str:store_id>/revisions/", views.revisions, name="revisions"),
+    path("stores/<str:store_id>/upgrade/", views.upgrade, name="upgrade"),
+    path("stores/<str:store_id>/rollback/", views.rollback, name="rollback"),
     path("stores/<str:store_id>/delete/", views.delete, name="delete"),
 ]

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from provisioning import kube
-from provisioning.engines import ENGINES
+from provisioning.engines import ENGINES, get_engine
 from provisioning.errors import ProvisioningError
 from stores import constants as c
 from stores import ratelimits, services
@@ -192,6 +192,51 @@ def credentials(request, store_id: str):
         raise Http404("No credentials yet")
     services.audit(_actor(request), "view_credentials", store.id)
     return render(request, "stores/_credentials.html", {"store": store, "creds": creds.values})
+
+
+@login_required
+@require_GET
+def revisions(request, store_id: str):
+    """The release history, loaded lazily: it asks helm, which asks the cluster."""
+    store = get_store_for_user(request.user, store_id)
+    error, rows = "", []
+    if store.helm_revision is not None and store.status != c.DELETED:
+        try:
+            rows = services.store_revisions(store)
+        except ProvisioningError as exc:
+            error = exc.message
+    return render(request, "stores/_revisions.html", {
+        "store": store, "revisions": rows, "error": error,
+        "current_chart": get_engine(store.engine).chart_version,
+        "can_change": store.status in c.UPGRADABLE_STATES,
+    })
+
+
+@login_required
+@require_POST
+def upgrade(request, store_id: str):
+    store = get_store_for_user(request.user, store_id)
+    try:
+        services.upgrade_store(_actor(request), store)
+        messages.success(request, "Upgrade started.")
+    except services.StoreRequestError as exc:
+        messages.error(request, exc.message)
+    return redirect("stores:detail", store_id=store.id)
+
+
+@login_required
+@require_POST
+def rollback(request, store_id: str):
+    store = get_store_for_user(request.user, store_id)
+    try:
+        revision = int(request.POST.get("revision", ""))
+        services.rollback_store(_actor(request), store, revision)
+        messages.success(request, f"Rolling back to revision {revision}.")
+    except ValueError:
+        messages.error(request, "Choose a revision to roll back to.")
+    except (services.StoreRequestError, ProvisioningError) as exc:
+        messages.error(request, exc.message)
+    return redirect("stores:detail", store_id=store.id)
 
 
 @login_required

@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from provisioning.errors import ProvisioningError
 from stores.ratelimits import RateLimited
 from stores.services import StoreRequestError
 
@@ -26,6 +27,11 @@ def exception_handler(exc, context):
             {"detail": exc.message}, status=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(exc.retry_after)},
         )
+    if isinstance(exc, ProvisioningError):
+        # A read that needs the cluster (revision history) while it is away.
+        return Response({"detail": exc.message, "reason": exc.reason},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": "30"})
     if isinstance(exc, DatabaseError):
         # The request could not be persisted: say so, and nothing was done.
         log.error("database unavailable while serving the API: %s", exc)

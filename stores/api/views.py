@@ -12,6 +12,8 @@ from stores import constants as c
 from stores import ratelimits, services
 from stores.api.serializers import (
     CredentialsSerializer,
+    RevisionSerializer,
+    RollbackSerializer,
     StoreCreateSerializer,
     StoreEventSerializer,
     StoreSerializer,
@@ -87,6 +89,32 @@ class StoreViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         store = services.retry_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=RevisionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def revisions(self, request, pk=None):
+        """The release's revision history (helm history), newest first."""
+        store = self.get_object()
+        if store.status == c.DELETED or store.helm_revision is None:
+            return Response([])
+        return Response(RevisionSerializer(services.store_revisions(store), many=True).data)
+
+    @extend_schema(request=None, responses={202: StoreSerializer})
+    @action(detail=True, methods=["post"])
+    def upgrade(self, request, pk=None):
+        """Upgrade to the platform's current chart version (same values, credentials)."""
+        store = services.upgrade_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=RollbackSerializer, responses={202: StoreSerializer})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        store = self.get_object()
+        data = RollbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = services.rollback_store(actor_for(request), store,
+                                        data.validated_data["revision"])
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=StoreEventSerializer(many=True))

@@ -1,0 +1,92 @@
+"""Fleet upgrades: move every running store of an engine to the platform's
+current chart version, canary first, then in batches, stopping at the first
+failure.
+
+A run is a row (``FleetUpgrade``) advanced one step at a time by
+``advance()``: start the next batch, or check on the one in flight. The
+management command calls it in a loop with a progress bar; the admin action
+lets a Celery task call it every few seconds. Either way the run survives a
+restart, and starting a new run resumes where an earlier one stopped,
+because stores already on the target version are not picked again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from provisioning.engines import get_engine
+from stores import constants as c
+from stores.models import FleetUpgrade, Store
+
+log = logging.getLogger(__name__)
+
+
+def pending(engine: str, target: str):
+    """Running stores of the engine not yet on the target chart version."""
+    return (
+        Store.objects.filter(engine=engine, status__in=list(c.RUNNING_STATES))
+        .exclude(chart_version=target)
+        .order_by("created_at", "id")
+    )
+
+
+def start(engine: str, *, batch_size: int = 5, canary: int = 1, actor=None) -> FleetUpgrade:
+    target = get_engine(engine).chart_version
+    todo = list(pending(engine, target).values_list("id", flat=True))
+    return FleetUpgrade.objects.create(
+        engine=engine, target_version=target, batch_size=max(1, batch_size),
+        canary=max(1, canary), total=len(todo), remaining=todo,
+        created_by=getattr(actor, "user", None),
+    )
+
+
+def advance(run: FleetUpgrade, actor) -> FleetUpgrade:
+    """One step: check the batch in flight, then start the next one."""
+    from stores import services
+
+    with transaction.atomic():
+        run = FleetUpgrade.objects.select_for_update().get(pk=run.pk)
+        if run.status != FleetUpgrade.RUNNING:
+            return run
+        if run.current:
+            states = dict(Store.objects.filter(pk__in=run.current).values_list("id", "status"))
+            if any(states.get(i) == c.UPGRADING for i in run.current):
+                return run  # still in flight
+            for store_id in run.current:
+                store = Store.objects.get(pk=store_id)
+                if store.status == c.READY and store.chart_version == run.target_version:
+                    run.upgraded.append(store_id)
+                else:
+                    run.failed.append({"store": store_id, "status": store.status,
+                                       "reason": store.status_reason,
+                                       "message": store.status_message})
+            run.current = []
+            if run.failed:
+                run.status = FleetUpgrade.STOPPED
+                run.finished_at = timezone.now()
+                run.save()
+                log.warning("fleet upgrade %s stopped: %s", run.pk, run.failed)
+                return run
+        if not run.remaining:
+            run.status = FleetUpgrade.DONE
+            run.finished_at = timezone.now()
+            run.save()
+            return run
+        size = run.canary if not run.upgraded and not run.skipped else run.batch_size
+        batch, run.remaining = run.remaining[:size], run.remaining[size:]
+        for store_id in batch:
+            store = Store.objects.get(pk=store_id)
+            if store.status not in c.RUNNING_STATES or store.chart_version == run.target_version:
+                run.skipped.append(store_id)  # deleted, failed or already done meanwhile
+                continue
+            try:
+                services.upgrade_store(actor, store)
+                run.current.append(store_id)
+            except services.StoreRequestError as exc:
+                run.skipped.append(store_id)
+                log.info("fleet upgrade %s skipped %s: %s", run.pk, store_id, exc.message)
+        run.save()
+    return run
