@@ -320,9 +320,10 @@ def _recover_release(op: Operation, helm_client: helm.Helm) -> None:
     last good revision, or uninstall a first install that never completed.
     """
     store = op.store
+    # Read the release state where helm keeps it (its storage Secrets' labels):
+    # a Kubernetes read, not a helm process, on the path of every operation.
     with op.step("Checking release state"):
-        status = helm_client.status(store.release, store.namespace)
-    state = (status or {}).get("info", {}).get("status")
+        state = kube.release_status(store.namespace, store.release)
     if state not in helm.PENDING_STATES:
         return
     history = helm_client.history(store.release, store.namespace)

@@ -39,4 +39,4 @@ def test_a_created_store_becomes_ready_and_a_deleted_one_leaves_nothing(api, clu
     assert cluster.fake.objects_in(f"store-{store_id}") == []
     helm_commands = [r.argv[1] for r in CommandRecord.objects.filter(store_id=store_id,
                                                                      tool="helm")]
-    assert helm_commands == ["status", "upgrade", "uninstall"]
+    assert helm_commands == ["upgrade", "uninstall"]
