@@ -43,6 +43,11 @@ def api_client() -> client.ApiClient:
 def _api_client(path: str | None) -> client.ApiClient:
     """One client per kubeconfig (they hold connection pools)."""
     configuration = client.Configuration()
+    if path and not Path(path).exists():
+        raise errors.ClusterNotConfigured(
+            f"KUBECONFIG names {path}, which does not exist: point it at a kubeconfig "
+            "(for example the one deploy/k3d-up.sh writes)."
+        )
     try:
         if path:
             config.load_kube_config(config_file=path, client_configuration=configuration)
