@@ -6,7 +6,6 @@ stopped and restarted, PostgreSQL restarted."""
 
 import itertools
 import json
-import os
 import signal
 from datetime import timedelta
 
@@ -90,14 +89,22 @@ def test_deleting_a_provisioning_store_wins(api, cluster, worker, wait_for, tran
 
 
 # -- real processes dying ----------------------------------------------------------
-def kill_helm_children() -> int:
-    """What a dying worker pod takes with it: its helm processes."""
-    killed = 0
-    for proc in psutil.process_iter(["cmdline"]):
-        if any("fake_helm.py" in part for part in proc.info["cmdline"] or []):
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-    return killed
+def helm_processes(root_pid: int) -> list[psutil.Process]:
+    """The fake helm processes a worker (and its pool children) started."""
+    return [
+        proc for proc in psutil.Process(root_pid).children(recursive=True)
+        if any("fake_helm.py" in part for part in proc.cmdline())
+    ]
+
+
+def kill_like_a_dying_pod(worker) -> int:
+    """SIGKILL the worker and the helm processes it runs: a pod dying takes
+    every process in it along."""
+    helms = helm_processes(worker.proc.pid)
+    worker.kill(signal.SIGKILL)
+    for proc in helms:
+        proc.send_signal(signal.SIGKILL)
+    return len(helms)
 
 
 @pytest.mark.slow
@@ -112,8 +119,7 @@ def test_a_worker_killed_mid_helm_is_resumed_and_the_helm_lock_recovered(
     # helm is in the middle of its wait: the release is stored pending-install.
     wait_for(lambda: cluster.helm_faults_left()[0]["times"] == 0, timeout=60,
              message=first.log()[-2000:])
-    first.kill(signal.SIGKILL)
-    assert kill_helm_children() == 1
+    assert kill_like_a_dying_pod(first) == 1
     start_celery("worker")  # a replacement comes up
     wait_for(lambda: status_of(store_id) in (c.READY, c.FAILED), timeout=90,
              message=f"{beat.log()[-2000:]}")
@@ -265,9 +271,3 @@ def test_a_deleted_stores_leftover_namespace_is_an_orphan(api, cluster, eager, s
     housekeeping.sweep_orphans(dry_run=True)
     assert Orphan.objects.get().why == "its store was deleted"
 
-
-@pytest.fixture(autouse=True)
-def _no_stray_helm():
-    yield
-    if os.environ.get("CI") == "true":
-        kill_helm_children()
