@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from provisioning import errors, helm, kube, lease, metrics, probe
 from provisioning.engines import SECRET_NAME, get_engine
+from storeplatform.logging import log_context
 from stores import constants as c
 from stores.models import Store, StoreCredentials
 from stores.transitions import record_event, set_step, transition
@@ -153,6 +154,11 @@ def _entry_states(kind: str) -> set[str]:
 
 
 def _run(task: Task, store_id: str, kind: str) -> str:
+    with log_context(store=store_id, operation=kind, task_id=task.request.id):
+        return _run_operation(task, store_id, kind)
+
+
+def _run_operation(task: Task, store_id: str, kind: str) -> str:
     """Run one provision/upgrade/rollback attempt under the store's lease."""
     worker = _worker_id(task)
     entry = _entry_states(kind)
@@ -389,6 +395,11 @@ def _fail(op: Operation, exc: errors.ProvisioningError) -> None:
     time_limit=settings.STORE_DELETE_TIMEOUT + DEADLINE_MARGIN + 60,
 )
 def delete_store(self: Task, store_id: str) -> str:
+    with log_context(store=store_id, operation=c.OP_DELETE, task_id=self.request.id):
+        return _run_delete(self, store_id)
+
+
+def _run_delete(self: Task, store_id: str) -> str:
     worker = _worker_id(self)
     store = Store.objects.filter(pk=store_id).first()
     if store is None or store.status != c.DELETING:

@@ -1,13 +1,40 @@
-"""One JSON object a line, for production log shippers (LOG_FORMAT=json).
+"""Structured logs: one JSON object a line in production (LOG_FORMAT=json).
 
-Anything passed in ``extra=`` (store, operation, task_id, reason) lands as a
-top-level key, so logs can be filtered by store.
+Every line logged while a worker runs an operation carries the store id, the
+operation and the Celery task id (``log_context`` + ``ContextFilter``), so
+the logs of one store can be pulled out of a busy worker's stream. Anything
+passed in ``extra=`` (store, status, reason) lands as a top-level key too,
+with the same reason strings as the store's events.
 """
 
+from __future__ import annotations
+
+import contextlib
+import contextvars
 import json
 import logging
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Never mutated: log_context() sets a new dict and restores the old one.
+_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_context", default=None)
+
+
+@contextlib.contextmanager
+def log_context(**values):
+    """Add ``values`` to every log record made inside the block."""
+    token = _context.set({**(_context.get() or {}), **values})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_context.get() or {}).items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
