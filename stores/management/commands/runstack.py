@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -98,13 +97,16 @@ class Command(BaseCommand):
             users.create_superuser("admin", "admin@localhost", password)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
+            # The password goes to a private file, not to the terminal: terminal
+            # output ends up in scrollback and CI logs.
             self.stdout.write(self.style.SUCCESS(
-                f"Created the operator account: sign in as 'admin' with password {password}\n"
-                f"(kept in {password_file.relative_to(settings.BASE_DIR)})"
+                "Created the operator account 'admin'. Its password: "
+                f"cat {password_file.relative_to(settings.BASE_DIR)}"
             ))
         else:
-            where = password_file if password_file.exists() else Path("your records")
-            self.stdout.write(f"Sign in as 'admin' (password in {where}).")
+            where = (f"cat {password_file.relative_to(settings.BASE_DIR)}"
+                     if password_file.exists() else "as you set it")
+            self.stdout.write(f"Sign in as 'admin' (password: {where}).")
 
     def _cluster_notice(self) -> None:
         from provisioning import kube
