@@ -212,28 +212,12 @@ def revisions(request, store_id: str):
     })
 
 
-@login_required
-@require_POST
-def upgrade(request, store_id: str):
+def _store_action(request, store_id: str, action, done: str):
+    """Run a service on the user's store, say how it went, back to its page."""
     store = get_store_for_user(request.user, store_id)
     try:
-        services.upgrade_store(_actor(request), store)
-        messages.success(request, "Upgrade started.")
-    except services.StoreRequestError as exc:
-        messages.error(request, exc.message)
-    return redirect("stores:detail", store_id=store.id)
-
-
-@login_required
-@require_POST
-def rollback(request, store_id: str):
-    store = get_store_for_user(request.user, store_id)
-    try:
-        revision = int(request.POST.get("revision", ""))
-        services.rollback_store(_actor(request), store, revision)
-        messages.success(request, f"Rolling back to revision {revision}.")
-    except ValueError:
-        messages.error(request, "Choose a revision to roll back to.")
+        action(_actor(request), store)
+        messages.success(request, done)
     except (services.StoreRequestError, ProvisioningError) as exc:
         messages.error(request, exc.message)
     return redirect("stores:detail", store_id=store.id)
@@ -241,14 +225,29 @@ def rollback(request, store_id: str):
 
 @login_required
 @require_POST
+def upgrade(request, store_id: str):
+    return _store_action(request, store_id, services.upgrade_store, "Upgrade started.")
+
+
+@login_required
+@require_POST
+def rollback(request, store_id: str):
+    revision = request.POST.get("revision", "")
+    if not revision.isdigit():
+        get_store_for_user(request.user, store_id)  # 404 first for someone else's store
+        messages.error(request, "Choose a revision to roll back to.")
+        return redirect("stores:detail", store_id=store_id)
+    return _store_action(
+        request, store_id,
+        lambda actor, store: services.rollback_store(actor, store, int(revision)),
+        f"Rolling back to revision {revision}.",
+    )
+
+
+@login_required
+@require_POST
 def retry(request, store_id: str):
-    store = get_store_for_user(request.user, store_id)
-    try:
-        services.retry_store(_actor(request), store)
-        messages.success(request, "Trying again.")
-    except services.StoreRequestError as exc:
-        messages.error(request, exc.message)
-    return redirect("stores:detail", store_id=store.id)
+    return _store_action(request, store_id, services.retry_store, "Trying again.")
 
 
 @login_required

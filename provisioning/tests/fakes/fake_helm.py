@@ -28,6 +28,16 @@ Faults come from the JSON file named by FAKE_HELM_FAULTS, a list of rules:
 
 FAKE_HELM_DELAY adds seconds to every install/upgrade (the time pods take);
 FAKE_HELM_LOG appends one JSON line per command with start and end times.
+
+Two opt-in switches for the benchmarks (bench/), off unless set:
+
+- FAKE_HELM_RENDER=0 skips rendering with the real helm (a few hundred
+  milliseconds per call): install/upgrade then creates only an Ingress for
+  ``store.host`` from the values files, so the storefront probe still
+  answers, and the release is stored as usual. Charts are not checked.
+- FAKE_HELM_SPAWNED (a Unix time, set by a wrapper just before it execs this
+  script) is copied into the log line as ``spawned``, so the interpreter's
+  start-up can be told apart from the command itself.
 """
 
 from __future__ import annotations
@@ -308,6 +318,8 @@ def real_helm(*args: str) -> subprocess.CompletedProcess:
 
 
 def render(name: str, chart: str, flags: dict) -> list[dict]:
+    if os.environ.get("FAKE_HELM_RENDER", "1") == "0":
+        return minimal_objects(name, flags)
     args = ["template", name, chart, "--namespace", flags["namespace"]]
     for values in flags["values"]:
         args += ["-f", values]
@@ -315,6 +327,32 @@ def render(name: str, chart: str, flags: dict) -> list[dict]:
     if proc.returncode != 0:
         raise HelmExit(proc.stderr.strip().removeprefix("Error: "))
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+def minimal_objects(name: str, flags: dict) -> list[dict]:
+    """FAKE_HELM_RENDER=0: just the Ingress the storefront probe needs."""
+    values: dict = {}
+    for path in flags["values"]:
+        values.update(yaml.safe_load(Path(path).read_text()) or {})
+    host = (values.get("store") or {}).get("host", "")
+    backend = {"service": {"name": name, "port": {"number": 80}}}
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/instance": name}},
+            "spec": {
+                "rules": [
+                    {
+                        "host": host,
+                        "http": {
+                            "paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]
+                        },
+                    }
+                ]
+            },
+        }
+    ]
 
 
 def chart_metadata(chart: str) -> dict:
@@ -600,18 +638,16 @@ def main(argv: list[str]) -> int:
     finally:
         if log_path:
             with open(log_path, "a") as log:
-                log.write(
-                    json.dumps(
-                        {
-                            "command": command,
-                            "release": positional[0] if positional else "",
-                            "start": started,
-                            "end": time.time(),
-                            "exit": code,
-                        }
-                    )
-                    + "\n"
-                )
+                line = {
+                    "command": command,
+                    "release": positional[0] if positional else "",
+                    "start": started,
+                    "end": time.time(),
+                    "exit": code,
+                }
+                if os.environ.get("FAKE_HELM_SPAWNED"):
+                    line["spawned"] = float(os.environ["FAKE_HELM_SPAWNED"])
+                log.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":
