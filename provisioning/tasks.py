@@ -50,7 +50,12 @@ def _backoff(retries: int) -> float:
 
 
 class StoreTask(Task):
-    """Base task: whatever escapes an operation still leaves a final state."""
+    """Base task: whatever escapes an operation still leaves a final state.
+
+    The operations catch their own errors; this is the last line for what
+    escapes them (the database failing while we record a failure, say). If
+    even this cannot write, the reconciler fails the store at its deadline.
+    """
 
     abstract = True
     acks_late = True
@@ -61,6 +66,15 @@ class StoreTask(Task):
         store_id = args[0] if args else kwargs.get("store_id")
         log.error("store=%s task %s crashed: %r", store_id, self.name, exc,
                   extra={"store": store_id, "task_id": task_id})
+        try:
+            held = Store.objects.filter(pk=store_id, lease_owner=(task_id or "")[:64])
+            if held.exists():
+                transition(store_id, c.FAILED, expect=c.BUSY_STATES, reason=c.REASON_INTERNAL,
+                           message=f"The operation crashed: {exc.__class__.__name__}",
+                           actor=ACTOR, lease_owner="", lease_expires_at=None,
+                           deadline_at=None, started_at=None)
+        except Exception:
+            log.exception("store=%s could not record the crash", store_id)
 
 
 @dataclass
@@ -171,6 +185,8 @@ def _run_operation(task: Task, store_id: str, kind: str) -> str:
     try:
         _start(store, kind)
         store.refresh_from_db()
+        if store.status != c.OPERATION_STATES[kind]:
+            raise errors.Cancelled()  # deleted between our read and our start
         if kind == c.OP_ROLLBACK:
             _rollback(op)
         else:
