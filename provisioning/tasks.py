@@ -185,8 +185,10 @@ def _run_operation(task: Task, store_id: str, kind: str) -> str:
     try:
         _start(store, kind)
         store.refresh_from_db()
-        if store.status != c.OPERATION_STATES[kind]:
+        if store.status == c.DELETING:
             raise errors.Cancelled()  # deleted between our read and our start
+        if store.status != c.OPERATION_STATES[kind]:
+            return "nothing to do"  # force-failed by an operator meanwhile
         if kind == c.OP_ROLLBACK:
             _rollback(op)
         else:
