@@ -577,3 +577,14 @@ def test_the_cluster_role_covers_every_kind_a_store_chart_renders(renders, engin
 def test_bad_values_are_refused_with_a_message_naming_the_value(set_values, named):
     error = chartkit.render_error(CHART, set_values=set_values)
     assert named in error, f"helm's error does not name {named}:\n{error}"
+
+
+def test_workers_expose_their_metrics_port_for_prometheus(renders):
+    worker = one(renders["vps"], "Deployment", "storeplatform-worker")
+    pod = worker["spec"]["template"]
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["WORKER_METRICS_PORT"] == "9100"
+    assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9100}]

@@ -44,3 +44,24 @@ def test_several_stores_provision_concurrently(api, worker, cluster, wait_for, s
         (s.events.get(status_to=c.PROVISIONING).created_at, s.ready_at) for s in stores
     )
     assert spans[1][0] < spans[0][1]
+
+
+def test_a_worker_serves_its_helm_metrics(api, start_celery, cluster, wait_for, tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    worker = start_celery("worker", WORKER_METRICS_PORT=str(port),
+                          PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"))
+    store_id = api.post("/api/stores/", {"name": "Measured", "engine": "woocommerce"},
+                        format="json").json()["id"]
+    wait_for(lambda: status_of(store_id) == c.READY, timeout=90,
+             message=worker.log()[-2000:])
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    upgrade = [line for line in text.splitlines() if line.startswith(
+        "storeplatform_command_duration_seconds_count") and 'command="upgrade"' in line]
+    assert upgrade and float(upgrade[0].rsplit(" ", 1)[1]) == 1
+    assert 'storeplatform_operation_duration_seconds_count{engine="woocommerce",' \
+           'operation="provision",outcome="ready"} 1.0' in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,12 @@ class Command(BaseCommand):
             services.append(redis)
             env["REDIS_URL"] = redis.url
             self.stdout.write(f"Embedded Redis at {redis.url}")
+        # Web, worker and beat share one metrics directory, so the web's
+        # /metrics shows the worker's helm and operation histograms too.
+        metrics_dir = RUN_DIR / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         call_command("migrate", interactive=False, verbosity=0)
         self._admin_user()
         self._cluster_notice()
