@@ -223,6 +223,10 @@ STORE_CREDENTIALS_KEY = env_secret("STORE_CREDENTIALS_KEY") or SECRET_KEY
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 STORE_CREATE_RATE = env("STORE_CREATE_RATE", "10/m")
 STORE_DELETE_RATE = env("STORE_DELETE_RATE", "20/m")
+# The request header (as a META key) that carries the client's address behind
+# a proxy, e.g. HTTP_X_REAL_IP; see stores/clientip.py.
+CLIENT_IP_META_KEY = env("CLIENT_IP_META_KEY")
+RATELIMIT_IP_META_KEY = "stores.clientip.client_ip"
 
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
 

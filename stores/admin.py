@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.utils.html import format_html
 
 from stores import services
+from stores.clientip import client_ip
 from stores.models import (
     AuditEntry,
     CommandRecord,
@@ -19,7 +20,7 @@ from stores.models import (
 
 
 def _actor(request) -> services.Actor:
-    return services.Actor(request.user, ip=request.META.get("REMOTE_ADDR"), via="admin")
+    return services.Actor(request.user, ip=client_ip(request), via="admin")
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -25,6 +25,7 @@ from provisioning.engines import ENGINES, get_engine
 from provisioning.errors import ProvisioningError
 from stores import constants as c
 from stores import ratelimits, services
+from stores.clientip import client_ip
 from stores.models import Store, StoreCredentials
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def get_store_for_user(user, store_id: str) -> Store:
 
 
 def _actor(request) -> services.Actor:
-    return services.Actor(request.user, ip=request.META.get("REMOTE_ADDR"), via="web")
+    return services.Actor(request.user, ip=client_ip(request), via="web")
 
 
 def _cursor(value: datetime | None) -> str:

@@ -18,6 +18,7 @@ from stores.api.serializers import (
     StoreEventSerializer,
     StoreSerializer,
 )
+from stores.clientip import client_ip
 from stores.models import Store, StoreCredentials
 
 
@@ -35,10 +36,6 @@ class EventPagination(CursorPagination):
     page_size = 100
     max_page_size = 500
     page_size_query_param = "page_size"
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def actor_for(request) -> services.Actor:

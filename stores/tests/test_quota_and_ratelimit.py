@@ -111,3 +111,18 @@ def test_the_page_shows_the_rate_limit_plainly(client, user, settings):
     assert response.status_code == 429
     assert "Too many create requests" in response.content.decode()
     assert int(response["Retry-After"]) >= 1
+
+
+def test_behind_a_proxy_the_configured_header_is_the_client_address(api, other_api, settings):
+    settings.RATELIMIT_ENABLE = True
+    settings.STORE_CREATE_RATE = "1/m"
+    settings.CLIENT_IP_META_KEY = "HTTP_X_REAL_IP"
+    api.defaults["HTTP_X_REAL_IP"] = "203.0.113.7"
+    other_api.defaults["HTTP_X_REAL_IP"] = "203.0.113.8"
+    # Same proxy address (REMOTE_ADDR), different clients: separate limits.
+    assert create(api, "One").status_code == 202
+    assert create(other_api, "Two").status_code == 202
+    from stores.models import AuditEntry
+
+    assert set(AuditEntry.objects.values_list("ip", flat=True)) == {"203.0.113.7",
+                                                                   "203.0.113.8"}
