@@ -225,7 +225,7 @@ STORE_CREATE_RATE = env("STORE_CREATE_RATE", "10/m")
 STORE_DELETE_RATE = env("STORE_DELETE_RATE", "20/m")
 # The request header (as a META key) that carries the client's address behind
 # a proxy, e.g. HTTP_X_REAL_IP; see stores/clientip.py.
-CLIENT_IP_META_KEY = env("CLIENT_IP_META_KEY")
+CLIENT_IP_HEADER = env("CLIENT_IP_HEADER")
 RATELIMIT_IP_META_KEY = "stores.clientip.client_ip"
 
 METRICS_TOKEN = env_secret("METRICS_TOKEN")

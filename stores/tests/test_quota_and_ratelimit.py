@@ -116,7 +116,7 @@ def test_the_page_shows_the_rate_limit_plainly(client, user, settings):
 def test_behind_a_proxy_the_configured_header_is_the_client_address(api, other_api, settings):
     settings.RATELIMIT_ENABLE = True
     settings.STORE_CREATE_RATE = "1/m"
-    settings.CLIENT_IP_META_KEY = "HTTP_X_REAL_IP"
+    settings.CLIENT_IP_HEADER = "HTTP_X_REAL_IP"
     api.defaults["HTTP_X_REAL_IP"] = "203.0.113.7"
     other_api.defaults["HTTP_X_REAL_IP"] = "203.0.113.8"
     # Same proxy address (REMOTE_ADDR), different clients: separate limits.
