@@ -122,7 +122,7 @@ class Operation:
             raise
         record_event(
             self.store.id, c.EVENT_STEP, title, step=title,
-            duration_ms=int((time.monotonic() - started) * 1000), actor=ACTOR,
+            duration_ms=int((time.monotonic() - started) * 1000), actor=ACTOR, touch=False,
         )
 
 
