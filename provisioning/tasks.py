@@ -320,7 +320,8 @@ def _helm_timeout(store: Store) -> int:
     if store.deadline_at is None:
         return settings.STORE_PROVISION_TIMEOUT
     left = (store.deadline_at - timezone.now()).total_seconds() - DEADLINE_MARGIN + 60
-    return max(30, min(settings.STORE_PROVISION_TIMEOUT, int(left)))
+    floor = min(30, settings.STORE_PROVISION_TIMEOUT)
+    return max(floor, min(settings.STORE_PROVISION_TIMEOUT, int(left)))
 
 
 def _credentials(store: Store, engine) -> dict[str, str]:

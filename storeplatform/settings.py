@@ -168,7 +168,9 @@ CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TRACK_STARTED = True
+# Task results are kept (django-celery-results, visible in admin); the store's
+# own status and events are the source of truth, so no STARTED write.
+CELERY_TASK_TRACK_STARTED = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Publishing must not hang a web request when Redis is down: fail fast, the

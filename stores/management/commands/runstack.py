@@ -59,10 +59,11 @@ class Command(BaseCommand):
             "beat": [*celery, "beat", "-l", "INFO", "--schedule", str(RUN_DIR / "beat-schedule"),
                      "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
         }
-        processes = {
-            name: subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)
-            for name, argv in commands.items()
-        }
+        def launch(name: str) -> subprocess.Popen:
+            return subprocess.Popen(commands[name], env=env, cwd=settings.BASE_DIR)
+
+        processes = {name: launch(name) for name in commands}
+        restarts: dict[str, list[float]] = {name: [] for name in commands}
         self.stdout.write(self.style.SUCCESS(
             f"storeplatform is running: http://127.0.0.1:{port}/  (Ctrl-C stops everything)"
         ))
@@ -74,11 +75,20 @@ class Command(BaseCommand):
         exit_code = 0
         try:
             while True:
-                for name, proc in processes.items():
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping.")
+                for name, proc in list(processes.items()):
+                    if proc.poll() is None:
+                        continue
+                    # Restart what died, as Kubernetes would (a Celery worker
+                    # can exit on a Redis reconnect, see docs/system-design.md);
+                    # give up on a process that keeps dying.
+                    recent = [t for t in restarts[name] if t > time.monotonic() - 60]
+                    if len(recent) >= 5:
+                        self.stderr.write(f"{name} keeps exiting ({proc.returncode}); stopping.")
                         exit_code = 1
                         raise KeyboardInterrupt
+                    self.stderr.write(f"{name} exited with {proc.returncode}; restarting it.")
+                    restarts[name] = [*recent, time.monotonic()]
+                    processes[name] = launch(name)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
