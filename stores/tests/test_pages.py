@@ -148,12 +148,26 @@ def test_the_dashboard_query_count_does_not_grow_with_stores(browser, settings,
     settings.STORE_MAX_PER_USER = 30
     make_store(browser, "Only One")
     browser.get("/")  # warm the cluster-status cache
-    with django_assert_num_queries(5):  # session, user, quota, count, page
+    with django_assert_num_queries(4):  # session, user, quota, one page of stores
         browser.get("/")
     for n in range(20):
         make_store(browser, f"Shop {n}")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         browser.get("/")
+
+
+def test_the_dashboard_pages_by_keyset_newest_first(browser, settings, user):
+    settings.STORE_MAX_PER_USER = 40
+    for n in range(30):
+        Store.objects.create(owner=user, name=f"Shop {n:02d}", slug=f"shop-{n:02d}",
+                             host=f"shop-{n:02d}.localtest.me", engine="woocommerce")
+    first = browser.get("/")
+    names = [s.name for s in first.context["stores"]]
+    assert len(names) == 25 and names[0] == "Shop 29"
+    older = first.context["older"]
+    second = browser.get("/", {"before": older})
+    assert [s.name for s in second.context["stores"]] == [f"Shop {n:02d}" for n in range(4, -1, -1)]
+    assert second.context["older"] == ""
 
 
 def test_the_credentials_fragment_shows_the_admin_login(browser, cluster, eager):
