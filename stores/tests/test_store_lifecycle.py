@@ -40,3 +40,24 @@ def test_a_created_store_becomes_ready_and_a_deleted_one_leaves_nothing(api, clu
     helm_commands = [r.argv[1] for r in CommandRecord.objects.filter(store_id=store_id,
                                                                      tool="helm")]
     assert helm_commands == ["upgrade", "uninstall"]
+
+
+@pytest.mark.parametrize("engine", ["woocommerce", "medusa"])
+def test_https_stores_get_tls_through_each_chart(api, cluster, eager, settings, engine):
+    """The values the platform generates for a VPS (https, cert-manager) are
+    accepted by each chart: rendered by the real helm, applied to the fake."""
+    settings.STORE_SCHEME = "https"
+    settings.STORE_TLS_CLUSTER_ISSUER = "letsencrypt-prod"
+    settings.STORE_INGRESS_CLASS = "traefik"
+    settings.STORE_VALUES_PROFILE = "vps"
+    with eager():
+        response = api.post("/api/stores/", {"name": "Secure Shop", "engine": engine},
+                            format="json")
+    store = Store.objects.get(pk=response.json()["id"])
+    assert store.status == c.READY, store.status_message
+    assert store.storefront_url == "https://secure-shop.localtest.me/"
+    [ingress] = cluster.fake.cluster.list("ingresses", store.namespace, "")
+    assert ingress["spec"]["ingressClassName"] == "traefik"
+    assert ingress["spec"]["tls"][0]["hosts"] == ["secure-shop.localtest.me"]
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == (
+        "letsencrypt-prod")
