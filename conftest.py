@@ -306,10 +306,11 @@ def chromium_path() -> str | None:
         "chromium-browser")
 
 
-@pytest.fixture
-def chromium(monkeypatch):
-    """Debian's Chromium driven by Playwright. Skips where none is installed,
-    except in CI (CI=true), where a missing browser is a failure."""
+@pytest.fixture(scope="module")
+def chromium_browser():
+    """Debian's Chromium driven by Playwright, one per test module. Skips
+    where none is installed, except in CI (CI=true), where a missing browser
+    is a failure."""
     path = chromium_path()
     if not path:
         if os.environ.get("CI") == "true":
@@ -317,17 +318,24 @@ def chromium(monkeypatch):
         pytest.skip("no Chromium on this machine (apt-get install chromium to run this test)")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # ORM calls between browser steps are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
+    # Playwright's sync API keeps an event loop set in this thread while the
+    # browser lives; the ORM calls of tests and database teardown in this
+    # module are still synchronous.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
             browser.close()
-            # ORM calls made while Playwright's loop was set opened their own
-            # connection; close it so the test database can be dropped.
-            from django.db import connections
 
-            connections.close_all()
+
+@pytest.fixture
+def chromium(chromium_browser):
+    """The browser, for tests that also use the Django database."""
+    yield chromium_browser
+    # ORM calls made while Playwright's loop was set opened their own
+    # connection; close it so the test database can be dropped.
+    from django.db import connections
+
+    connections.close_all()

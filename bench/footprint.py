@@ -20,9 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -31,8 +28,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CHARTS = ROOT / "charts"
-DEPLOY_VALUES = ROOT / "deploy" / "values"
+sys.path.insert(0, str(ROOT))
+
+from provisioning.tests import chartkit  # noqa: E402 - needs ROOT on the path
+
+CHARTS = chartkit.CHARTS
+DEPLOY_VALUES = chartkit.DEPLOY_VALUES
 NODE_CPU_M = 4000
 NODE_MEMORY = 8 * 2**30
 
@@ -51,34 +52,6 @@ SAMPLE_STORE_VALUES = {
     },
 }
 
-_MEMORY_UNITS = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "k": 10**3,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-}
-
-
-def cpu_millis(value) -> int:
-    text = str(value)
-    if text.endswith("m"):
-        return int(text[:-1])
-    return round(float(text) * 1000)
-
-
-def memory_bytes(value) -> int:
-    text = str(value)
-    for suffix in sorted(_MEMORY_UNITS, key=len, reverse=True):
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * _MEMORY_UNITS[suffix])
-    return int(float(text))
-
-
 def mib(value: int) -> str:
     return f"{value / 2**20:.0f}Mi"
 
@@ -91,62 +64,15 @@ class Amount:
     def __add__(self, other: Amount) -> Amount:
         return Amount(self.cpu + other.cpu, self.memory + other.memory)
 
-    def __mul__(self, times: int) -> Amount:
-        return Amount(self.cpu * times, self.memory * times)
-
-    def max(self, other: Amount) -> Amount:
-        return Amount(max(self.cpu, other.cpu), max(self.memory, other.memory))
-
     def __str__(self) -> str:
         return f"{self.cpu}m CPU, {mib(self.memory)} memory"
 
 
-def container_amount(container: dict, kind: str) -> Amount:
-    values = (container.get("resources") or {}).get(kind) or {}
-    return Amount(cpu_millis(values.get("cpu", 0)), memory_bytes(values.get("memory", 0)))
-
-
-def pod_amount(spec: dict, kind: str) -> Amount:
-    """What the scheduler reserves for one pod (without pod overhead)."""
-    app = Amount()
-    for container in spec.get("containers", []):
-        app = app + container_amount(container, kind)
-    init = Amount()
-    for container in spec.get("initContainers", []):
-        if container.get("restartPolicy") == "Always":  # native sidecar: runs alongside
-            app = app + container_amount(container, kind)
-        else:
-            init = init.max(container_amount(container, kind))
-    return app.max(init)
-
-
-def workloads(docs: list[dict]):
-    """Yield (kind, name, pods, pod spec) for each workload."""
-    for doc in docs:
-        kind = doc.get("kind")
-        spec = doc.get("spec") or {}
-        if kind in {"Deployment", "StatefulSet", "ReplicaSet"}:
-            yield kind, doc["metadata"]["name"], spec.get("replicas", 1), spec["template"]["spec"]
-        elif kind == "Job":
-            yield (
-                kind,
-                doc["metadata"]["name"],
-                spec.get("parallelism", 1),
-                spec["template"]["spec"],
-            )
-        elif kind == "CronJob":
-            job = spec["jobTemplate"]["spec"]
-            yield kind, doc["metadata"]["name"], job.get("parallelism", 1), job["template"]["spec"]
-        elif kind == "Pod":
-            yield kind, doc["metadata"]["name"], 1, spec
-
-
-def helm_bin() -> str:
-    configured = os.environ.get("HELM_BIN")
-    if configured:
-        return configured
-    bundled = ROOT / ".tools" / "bin" / "helm"
-    return str(bundled) if bundled.exists() else (shutil.which("helm") or "helm")
+def pod_amount(spec: dict, kind: str, pods: int) -> Amount:
+    """What the scheduler reserves for ``pods`` such pods (no pod overhead);
+    the Kubernetes rule is chartkit's, shared with the chart tests."""
+    cpu, memory = chartkit.pod_requests(spec, kind)
+    return Amount(cpu * pods, memory * pods)
 
 
 def render(chart: str, profile: str) -> list[dict]:
@@ -154,21 +80,12 @@ def render(chart: str, profile: str) -> list[dict]:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as sample:
         yaml.safe_dump(SAMPLE_STORE_VALUES, sample)
         sample.flush()
-        args = [
-            helm_bin(),
-            "template",
-            "store-bench00001",
-            str(CHARTS / chart),
-            "--namespace",
-            "store-bench00001",
-        ]
-        if profile_values.exists():
-            args += ["-f", str(profile_values)]
-        args += ["-f", sample.name]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise SystemExit(f"helm template {chart} failed:\n{proc.stderr}")
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+        files = [profile_values] if profile_values.exists() else []
+        try:
+            return chartkit.render(chart, [*files, sample.name], release="store-bench00001",
+                                   namespace="store-bench00001")
+        except AssertionError as exc:
+            raise SystemExit(str(exc)) from exc
 
 
 def fit(per_store: Amount) -> str:
@@ -183,9 +100,9 @@ def report(chart: str, profile: str) -> None:
     docs = render(chart, profile)
     print(f"== {chart} (profile {profile}) ==")
     total_requests, total_limits, steady = Amount(), Amount(), Amount()
-    for kind, name, pods, spec in workloads(docs):
-        requests = pod_amount(spec, "requests") * pods
-        limits = pod_amount(spec, "limits") * pods
+    for kind, name, pods, spec in chartkit.workloads(docs):
+        requests = pod_amount(spec, "requests", pods)
+        limits = pod_amount(spec, "limits", pods)
         total_requests += requests
         total_limits += limits
         if kind not in {"Job", "CronJob"}:

@@ -8,6 +8,7 @@ and validates what it renders with the Kubernetes JSON schemas bundled in
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,10 @@ POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
 
 
 def helm_bin() -> str:
-    return os.environ.get("HELM_BIN") or str(ROOT / ".tools" / "bin" / "helm")
+    bundled = ROOT / ".tools" / "bin" / "helm"
+    return os.environ.get("HELM_BIN") or (
+        str(bundled) if bundled.exists() else (shutil.which("helm") or "helm")
+    )
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -116,13 +120,61 @@ def parse_cpu(value: str | int | float) -> int:
     return int(float(value) * 1000)
 
 
-_MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+_MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+                 "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
 
 def parse_memory(value: str | int) -> int:
     """Memory quantity in bytes."""
     value = str(value)
-    for suffix, factor in _MEMORY_UNITS.items():
+    for suffix, factor in _MEMORY_UNITS.items():  # two-letter suffixes first
         if value.endswith(suffix):
             return int(float(value[: -len(suffix)]) * factor)
-    return int(value)
+    return int(float(value))
+
+
+def pod_requests(spec: dict, kind: str = "requests") -> tuple[int, int]:
+    """(millicores, bytes) the scheduler and the quota count for one pod:
+    the larger of its biggest init container and the sum of its app
+    containers (native sidecars, restartPolicy Always, run alongside)."""
+
+    def amount(container: dict) -> tuple[int, int]:
+        values = (container.get("resources") or {}).get(kind) or {}
+        return parse_cpu(values.get("cpu", 0)), parse_memory(values.get("memory", 0))
+
+    app_cpu = app_memory = init_cpu = init_memory = 0
+    for container in spec.get("containers", []):
+        cpu, memory = amount(container)
+        app_cpu, app_memory = app_cpu + cpu, app_memory + memory
+    for container in spec.get("initContainers", []):
+        cpu, memory = amount(container)
+        if container.get("restartPolicy") == "Always":
+            app_cpu, app_memory = app_cpu + cpu, app_memory + memory
+        else:
+            init_cpu, init_memory = max(init_cpu, cpu), max(init_memory, memory)
+    return max(app_cpu, init_cpu), max(app_memory, init_memory)
+
+
+def workloads(docs: list[dict]) -> Iterator[tuple[str, str, int, dict]]:
+    """Yield (kind, name, pods, pod spec) for every workload."""
+    for doc in docs:
+        kind, spec = doc.get("kind"), doc.get("spec") or {}
+        if kind in {"Deployment", "StatefulSet", "ReplicaSet"}:
+            yield kind, doc["metadata"]["name"], spec.get("replicas", 1), spec["template"]["spec"]
+        elif kind == "Job":
+            yield kind, doc["metadata"]["name"], spec.get("parallelism", 1), spec["template"][
+                "spec"]
+        elif kind == "CronJob":
+            job = spec["jobTemplate"]["spec"]
+            yield kind, doc["metadata"]["name"], job.get("parallelism", 1), job["template"]["spec"]
+        elif kind == "Pod":
+            yield kind, doc["metadata"]["name"], 1, spec
+
+
+def store_requests(docs: list[dict], kind: str = "requests") -> tuple[int, int]:
+    """(millicores, bytes) of requests (or limits) of every pod a store runs."""
+    cpu = memory = 0
+    for _, _, pods, spec in workloads(docs):
+        pod_cpu, pod_memory = pod_requests(spec, kind)
+        cpu, memory = cpu + pods * pod_cpu, memory + pods * pod_memory
+    return cpu, memory

@@ -26,6 +26,7 @@ from provisioning.tests.chartkit import (
     pod_specs,
     render,
     render_error,
+    store_requests,
 )
 
 CHART = "medusa"
@@ -132,28 +133,8 @@ def test_every_container_has_requests_and_limits(rendered):
         )
 
 
-def pod_requests(spec: dict) -> tuple[int, int]:
-    """What the scheduler and the quota count for a pod: the larger of the
-    biggest init container and the sum of the regular containers."""
-
-    def totals(items):
-        cpu = sum(parse_cpu(c["resources"]["requests"]["cpu"]) for c in items)
-        memory = sum(parse_memory(c["resources"]["requests"]["memory"]) for c in items)
-        return cpu, memory
-
-    cpu, memory = totals(spec["containers"])
-    for init in spec.get("initContainers", []):
-        init_cpu, init_memory = totals([init])
-        cpu, memory = max(cpu, init_cpu), max(memory, init_memory)
-    return cpu, memory
-
-
 def test_a_store_requests_at_most_half_a_cpu_and_one_gib(rendered):
-    cpu = memory = 0
-    for _, spec in pod_specs(rendered):
-        pod_cpu, pod_memory = pod_requests(spec)
-        cpu += pod_cpu
-        memory += pod_memory
+    cpu, memory = store_requests(rendered)
     assert cpu <= MAX_CPU_REQUEST_M, f"{cpu}m requested"
     assert memory <= MAX_MEMORY_REQUEST, f"{memory / 2**20:.0f}Mi requested"
 
@@ -161,8 +142,7 @@ def test_a_store_requests_at_most_half_a_cpu_and_one_gib(rendered):
 def test_the_quota_fits_what_the_store_requests(rendered):
     [quota] = of_kind(rendered, "ResourceQuota")
     hard = quota["spec"]["hard"]
-    cpu = sum(pod_requests(spec)[0] for _, spec in pod_specs(rendered))
-    memory = sum(pod_requests(spec)[1] for _, spec in pod_specs(rendered))
+    cpu, memory = store_requests(rendered)
     assert parse_cpu(hard["requests.cpu"]) >= cpu
     assert parse_memory(hard["requests.memory"]) >= memory
     assert hard["services.loadbalancers"] == "0" and hard["services.nodeports"] == "0"

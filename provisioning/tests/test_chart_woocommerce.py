@@ -25,6 +25,7 @@ from provisioning.tests.chartkit import (
     pod_specs,
     render,
     render_error,
+    store_requests,
     validate,
 )
 
@@ -80,14 +81,6 @@ def workload_pod(docs: list[dict], component: str) -> dict:
         if spec["containers"][0]["name"] == component:
             return spec
     raise AssertionError(f"no pod runs a {component} container")
-
-
-def requests_total(docs: list[dict]) -> tuple[int, int]:
-    cpu = memory = 0
-    for _, c in containers(docs):
-        cpu += parse_cpu(c["resources"]["requests"]["cpu"])
-        memory += parse_memory(c["resources"]["requests"]["memory"])
-    return cpu, memory
 
 
 # --- helm lint and Kubernetes schemas ---------------------------------------
@@ -292,7 +285,7 @@ def test_outbound_https_is_open_for_the_setup_job_only_when_it_downloads(rendere
 def test_quota_and_limit_range_hold_the_whole_store(rendered, rendering):
     docs = rendered[rendering]
     hard = only(docs, "ResourceQuota")["spec"]["hard"]
-    cpu, memory = requests_total(docs)
+    cpu, memory = store_requests(docs)
     assert parse_cpu(hard["requests.cpu"]) >= cpu
     assert parse_memory(hard["requests.memory"]) >= memory
     limits_cpu = sum(parse_cpu(c["resources"]["limits"]["cpu"]) for _, c in containers(docs))
@@ -324,7 +317,7 @@ def test_quota_and_limit_range_hold_the_whole_store(rendered, rendering):
 
 @pytest.mark.parametrize("rendering", ["generated-only", "local", "vps"])
 def test_a_store_requests_at_most_250m_cpu_and_512mi_memory(rendered, rendering):
-    cpu, memory = requests_total(rendered[rendering])
+    cpu, memory = store_requests(rendered[rendering])
     assert cpu <= MAX_CPU_REQUESTS, f"{cpu}m CPU requested"
     assert memory <= MAX_MEMORY_REQUESTS, f"{memory / 2**20:.0f}Mi memory requested"
 

@@ -43,16 +43,6 @@ APP_DIR = ROOT / "images" / "medusa"
 SERVER_DIR = APP_DIR / ".medusa" / "server"
 SETUP_APP = ROOT / "scripts" / "setup-medusa-app.sh"
 STORE_VALUES = Path(__file__).parent / "fixtures" / "medusa" / "store-values.yaml"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
 # What the platform puts in the store's Secret (docs/chart-contract.md).
@@ -356,23 +346,9 @@ def test_a_shopper_orders_through_the_store_api_and_the_admin_api_lists_it(medus
     assert detail["shipping_methods"][0]["name"] == "Standard shipping"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        missing(f"Chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.mark.browser
-def test_a_shopper_orders_in_the_storefront_and_the_admin_finds_it(browser, medusa_app):
-    page = browser.new_page()
+def test_a_shopper_orders_in_the_storefront_and_the_admin_finds_it(chromium_browser, medusa_app):
+    page = chromium_browser.new_page()
     page.set_default_timeout(30_000)
     page.goto(f"{medusa_app.base_url}/")
     page.wait_for_selector("body[data-ready=true]")
@@ -418,11 +394,11 @@ def test_a_shopper_orders_in_the_storefront_and_the_admin_finds_it(browser, medu
 
 
 @pytest.mark.browser
-def test_the_admin_dashboard_logs_in_and_lists_the_orders(browser, medusa_app):
+def test_the_admin_dashboard_logs_in_and_lists_the_orders(chromium_browser, medusa_app):
     orders = admin_orders(medusa_app) or [
         place_order_through_the_store_api(medusa_app, "dashboard@example.com")
     ]
-    context = browser.new_context()
+    context = chromium_browser.new_context()
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(f"{medusa_app.base_url}/app/login")
