@@ -113,7 +113,7 @@ def sweep_orphans(dry_run: bool | None = None) -> dict:
             continue
         if ns["phase"] != "Terminating":
             log.warning("removing orphan namespace %s (%s)", ns["name"], why)
-            kube.delete_orphan_namespace(ns["name"])
+            kube.delete_namespace(ns["name"])
         counts["removed"] += 1
     # Whatever is gone from the cluster is no longer an orphan.
     Orphan.objects.filter(removed_at__isnull=True).exclude(namespace__in=seen).update(

@@ -216,8 +216,11 @@ def delete_volumes(store) -> int:
         return len(claims)
 
 
-def delete_namespace(store_id: str, namespace: str) -> None:
-    with recorded(store_id, "delete", "namespace", namespace):
+def delete_namespace(namespace: str, store_id: str | None = None) -> None:
+    """Delete a namespace (already gone is fine). With a store id the call is
+    recorded with the store's commands; the orphan sweep has no store."""
+    context = recorded(store_id, "delete", "namespace", namespace) if store_id else translated()
+    with context:
         try:
             core().delete_namespace(namespace, _request_timeout=TIMEOUT)
         except ApiException as exc:
@@ -363,13 +366,3 @@ def unready_pods(namespace: str) -> list[str]:
             detail = ", ".join(waiting) or phase
             problems.append(f"{pod.metadata.name} ({detail})")
     return problems
-
-
-def delete_orphan_namespace(namespace: str) -> None:
-    """Delete a namespace no store owns (the orphan sweep)."""
-    with translated():
-        try:
-            core().delete_namespace(namespace, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if not _is(exc, 404):
-                raise

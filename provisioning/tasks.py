@@ -466,7 +466,7 @@ def _delete(op: Operation) -> None:
         with op.step("Deleting volumes"):
             kube.delete_volumes(store)
         with op.step("Deleting namespace"):
-            kube.delete_namespace(store.id, store.namespace)
+            kube.delete_namespace(store.namespace, store.id)
     with op.step("Waiting for the namespace to go"):
         _wait_namespace_gone(op)
     if transition(

@@ -62,16 +62,18 @@ class StoreCollector:
         yield depth
 
 
-def _registry() -> CollectorRegistry:
-    registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+STORE_REGISTRY = CollectorRegistry()
+STORE_REGISTRY.register(StoreCollector())
 
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        for collector in list(REGISTRY._collector_to_names):
-            registry.register(collector)
-    registry.register(StoreCollector())
+
+def _process_registry() -> CollectorRegistry:
+    """This process's own metrics, or every process's in multiprocess mode."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
     return registry
 
 
@@ -82,4 +84,5 @@ def metrics(request):
         if not hmac.compare_digest(given.encode(), token.encode()):
             return HttpResponse("metrics need a bearer token\n", status=401,
                                 content_type="text/plain")
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(_process_registry()) + generate_latest(STORE_REGISTRY)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

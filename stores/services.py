@@ -227,8 +227,3 @@ def force_fail(actor: Actor, store: Store, message: str = "") -> bool:
         if done:
             audit(actor, "force_fail", store.id)
     return done
-
-
-def set_quota(actor: Actor, user, max_stores: int) -> None:
-    Quota.objects.update_or_create(user=user, defaults={"max_stores": max_stores})
-    audit(actor, "quota", "", user=user.get_username(), max_stores=max_stores)
