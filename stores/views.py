@@ -156,12 +156,17 @@ def _refuse(request, message: str, status: int, form=None):
     return render(request, "stores/dashboard.html", context, status=status)
 
 
-def _detail_context(store: Store) -> dict:
-    events = list(store.events.order_by("id"))
+def _events_after(store: Store, after: int) -> list:
+    return list(store.events.filter(id__gt=after).order_by("id"))
+
+
+def _detail_context(store: Store, after: int = 0, events: list | None = None) -> dict:
+    """The store and its events after event id ``after`` (all of them: 0)."""
+    events = _events_after(store, after) if events is None else events
     return {
         "store": store,
         "events": events,
-        "last_event_id": events[-1].id if events else 0,
+        "last_event_id": events[-1].id if events else after,
         "has_credentials": StoreCredentials.objects.filter(store=store).exists(),
     }
 
@@ -183,15 +188,10 @@ def detail_changes(request, store_id: str):
     except ValueError:
         after = 0
     seen = _parse_cursor(request.GET.get("seen"))
-    events = list(store.events.filter(id__gt=after).order_by("id"))
+    events = _events_after(store, after)
     if not events and seen and store.updated_at <= seen:
-        return HttpResponse(status=204)
-    return render(request, "stores/_detail_changes.html", {
-        "store": store,
-        "events": events,
-        "last_event_id": events[-1].id if events else after,
-        "has_credentials": StoreCredentials.objects.filter(store=store).exists(),
-    })
+        return HttpResponse(status=204)  # one query for the store, one for events
+    return render(request, "stores/_detail_changes.html", _detail_context(store, after, events))
 
 
 @login_required
