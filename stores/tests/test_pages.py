@@ -79,12 +79,14 @@ def test_someone_elses_store_page_is_404(browser, other_user):
     assert browser.post(f"/stores/{theirs.id}/retry/").status_code == 404
 
 
-def test_the_detail_fragment_is_204_until_something_changes(browser):
+def test_the_detail_fragment_is_204_until_something_changes(browser,
+                                                            django_assert_num_queries):
     store = make_store(browser)
     last = store.events.last()
     seen = store.updated_at.isoformat()
     url = f"/stores/{store.id}/changes/"
-    assert browser.get(url, {"after": last.id, "seen": seen}).status_code == 204
+    with django_assert_num_queries(4):  # session, user, store, new events
+        assert browser.get(url, {"after": last.id, "seen": seen}).status_code == 204
     transition(store.id, c.PROVISIONING, actor="worker", message="Picked up.")
     response = browser.get(url, {"after": last.id, "seen": seen})
     assert response.status_code == 200
@@ -94,12 +96,14 @@ def test_the_detail_fragment_is_204_until_something_changes(browser):
     assert 'data-status="provisioning"' in html
 
 
-def test_the_dashboard_fragment_sends_only_changed_rows(browser, settings):
+def test_the_dashboard_fragment_sends_only_changed_rows(browser, settings,
+                                                       django_assert_num_queries):
     settings.STORE_MAX_PER_USER = 5
     first = make_store(browser, "First Shop")
     make_store(browser, "Second Shop")
     cursor = timezone.now().isoformat()
-    assert browser.get("/stores/changes/", {"since": cursor}).status_code == 204
+    with django_assert_num_queries(3):  # session, user, changed rows
+        assert browser.get("/stores/changes/", {"since": cursor}).status_code == 204
     transition(first.id, c.PROVISIONING, actor="worker")
     html = browser.get("/stores/changes/", {"since": cursor}).content.decode()
     assert "First Shop" in html and "Second Shop" not in html
