@@ -167,62 +167,25 @@ def eager(django_capture_on_commit_callbacks):
     app.conf.task_always_eager = False
 
 
-class CeleryProcess:
-    """A real Celery worker (or beat) process on the test Redis and database."""
+def celery_process(env: dict[str, str], concurrency: int = 2, kind: str = "worker"):
+    """A real Celery worker (or beat) on the test Redis and database, in its
+    own session, logging to a file (storeplatform.devservices.ChildProcess:
+    ``kill()`` is a crash, ``stop()`` a warm shutdown)."""
+    import uuid
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2, kind: str = "worker"):
-        self.env = env
-        self.concurrency = concurrency
-        self.kind = kind
-        self.proc = None
-        self.log_path = Path(env["STOREPLATFORM_TEST_DIR"]) / f"{kind}-{os.getpid()}.log"
+    from storeplatform.devservices import ChildProcess
 
-    def start(self) -> CeleryProcess:
-        import subprocess
-        import uuid
-
-        if self.kind == "worker":
-            args = ["worker", "--concurrency", str(self.concurrency), "--without-mingle",
-                    "--without-gossip", "-n", f"test-{uuid.uuid4().hex[:8]}@%h"]
-        else:
-            args = ["beat", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-                    "--pidfile", ""]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "storeplatform", *args, "-l", "INFO"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def kill(self, sig=9) -> None:
-        """Kill the whole worker (parent and pool children) like a crash."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        import signal
-        import subprocess
-        import time
-
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        # Wait for the pool's children too: they hold database connections.
-        deadline = time.monotonic() + 10
-        while self.proc and time.monotonic() < deadline:
-            try:
-                os.killpg(self.proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    name = f"{kind}-{uuid.uuid4().hex[:8]}"
+    if kind == "worker":
+        args = ["worker", "--concurrency", str(concurrency), "--without-mingle",
+                "--without-gossip", "-n", f"test-{name}@%h"]
+    else:
+        args = ["beat", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+                "--pidfile", ""]
+    return ChildProcess(
+        name, [sys.executable, "-m", "celery", "-A", "storeplatform", *args, "-l", "INFO"],
+        env, Path(env["STOREPLATFORM_TEST_DIR"]) / f"{name}.log", cwd=ROOT,
+    )
 
 
 def database_url() -> str:
@@ -256,7 +219,7 @@ def worker_env(cluster, transactional_db, settings) -> dict[str, str]:
 
 @pytest.fixture
 def worker(worker_env):
-    proc = CeleryProcess(worker_env).start()
+    proc = celery_process(worker_env).start()
     yield proc
     proc.stop()
 
@@ -266,8 +229,8 @@ def start_celery(worker_env):
     """Start more workers, or beat, inside a test; all stopped at the end."""
     started = []
 
-    def start(kind: str = "worker", concurrency: int = 2, **env) -> CeleryProcess:
-        proc = CeleryProcess({**worker_env, **env}, concurrency, kind).start()
+    def start(kind: str = "worker", concurrency: int = 2, **env):
+        proc = celery_process({**worker_env, **env}, concurrency, kind).start()
         started.append(proc)
         return proc
 

@@ -43,6 +43,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from storeplatform import devservices  # noqa: E402
+from storeplatform.devservices import ChildProcess as Proc  # noqa: E402
+from storeplatform.devservices import descendants  # noqa: E402
 
 REAL_HELM = os.environ.get("REAL_HELM_BIN") or str(ROOT / ".tools" / "bin" / "helm")
 FAKE_HELM = ROOT / "provisioning" / "tests" / "fakes" / "fake_helm.py"
@@ -84,26 +86,6 @@ def _stop_all() -> None:
         _live_stacks.pop().stop()
 
 
-def descendants(root: int) -> list[int]:
-    """Pids of every process below ``root`` (from /proc, by parent pid)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def cpu_times(root: int) -> tuple[float, float]:
     """CPU seconds of ``root`` and every process below it, as (own, reaped):
     own = user+system of the live processes, reaped = what their finished
@@ -118,83 +100,6 @@ def cpu_times(root: int) -> tuple[float, float]:
         own += (int(fields[11]) + int(fields[12])) / tick
         reaped += (int(fields[13]) + int(fields[14])) / tick
     return own, reaped
-
-
-class Proc:
-    """A child process in its own session, with its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict, log_path: Path):
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Proc:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        log.close()
-        return self
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self, with_descendants: bool = False) -> None:
-        """SIGKILL the whole process group at once, like a crash. With
-        ``with_descendants``, also what it started in other sessions (helm):
-        a worker pod that dies takes its helm processes with it."""
-        if self.proc is None:
-            return
-        victims = descendants(self.proc.pid) if with_descendants else []
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-
-    def terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-
-    def stop(self, grace: float = 15) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=grace)
-        # The group may outlive its leader (prefork children): finish it.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self.proc.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def wait_for_log(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited early:\n{self.log()[-3000:]}")
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.name}: no {text!r} in its log after {timeout}s")
 
 
 class Stack:

@@ -12,6 +12,7 @@ pgserver itself does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -177,3 +178,102 @@ def create_database(service: Service, name: str) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
     return service.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def descendants(root: int) -> list[int]:
+    """Pids of every process below ``root`` (from /proc, by parent pid)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+class ChildProcess:
+    """A child process in its own session, with its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, log_path: Path,
+                 cwd: Path | None = None):
+        self.name = name
+        self.cwd = cwd or Path(__file__).resolve().parents[1]
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ChildProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, with_descendants: bool = False) -> None:
+        """SIGKILL the whole process group at once, like a crash. With
+        ``with_descendants``, also what it started in other sessions (helm):
+        a worker pod that dies takes its helm processes with it."""
+        if self.proc is None:
+            return
+        victims = descendants(self.proc.pid) if with_descendants else []
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def stop(self, grace: float = 15) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=grace)
+        # The group may outlive its leader (prefork children): finish it.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name}: no {text!r} in its log after {timeout}s")

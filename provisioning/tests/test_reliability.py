@@ -100,8 +100,8 @@ def helm_processes(root_pid: int) -> list[psutil.Process]:
 def kill_like_a_dying_pod(worker) -> int:
     """SIGKILL the worker and the helm processes it runs: a pod dying takes
     every process in it along."""
-    helms = helm_processes(worker.proc.pid)
-    worker.kill(signal.SIGKILL)
+    helms = helm_processes(worker.pid)
+    worker.kill()
     for proc in helms:
         proc.send_signal(signal.SIGKILL)
     return len(helms)
