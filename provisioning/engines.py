@@ -33,7 +33,6 @@ class Engine:
     name: str
     title: str
     chart: str
-    admin_path: str
     # Pod Security Admission level the chart's pods satisfy; the namespace is
     # labelled with it.
     pod_security: str = "restricted"
@@ -68,12 +67,6 @@ class Engine:
     def chart_version(self) -> str:
         meta = yaml.safe_load((self.chart_path / "Chart.yaml").read_text())
         return str(meta.get("version", ""))
-
-    def storefront_url(self, store) -> str:
-        return f"{settings.STORE_SCHEME}://{store.host}/"
-
-    def admin_url(self, store) -> str:
-        return f"{settings.STORE_SCHEME}://{store.host}{self.admin_path}"
 
     def new_credentials(self, store) -> dict[str, str]:
         email = f"admin@{store.host}"
@@ -112,13 +105,10 @@ class Engine:
 ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in [
-        Engine("woocommerce", "WooCommerce", chart="woocommerce", admin_path="/wp-admin/"),
-        Engine("medusa", "MedusaJS", chart="medusa", admin_path="/app", login_is_email=True),
+        Engine("woocommerce", "WooCommerce", chart="woocommerce"),
+        Engine("medusa", "MedusaJS", chart="medusa", login_is_email=True),
     ]
 }
-
-ENGINE_CHOICES = [(e.name, e.title) for e in ENGINES.values()]
-
 
 def get_engine(name: str) -> Engine:
     return ENGINES[name]

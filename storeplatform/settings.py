@@ -252,8 +252,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.housekeeping.sweep_orphans",
         "schedule": float(STORE_ORPHAN_INTERVAL),
     },
+    "advance-fleet-upgrades": {
+        "task": "stores.fleet.advance_running",
+        "schedule": float(STORE_RECONCILE_INTERVAL),
+    },
 }
-CELERY_IMPORTS = ["provisioning.housekeeping"]
+CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet"]
 
 LOG_FORMAT = env("LOG_FORMAT", "text")
 LOGGING = {

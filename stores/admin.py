@@ -1,12 +1,13 @@
 """Operators' view: every store, its timeline and commands, quotas, audit."""
 
+import contextlib
 import csv
 
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.utils.html import format_html
 
-from stores import services
+from stores import fleet, services
 from stores.clientip import client_ip
 from stores.models import (
     AuditEntry,
@@ -117,26 +118,22 @@ class StoreAdmin(admin.ModelAdmin):
     @admin.action(description="Roll back selected stores to their previous revision")
     def rollback_stores(self, request, queryset):
         def previous(store):
-            good = [r["revision"] for r in services.store_revisions(store)
-                    if r["revision"] < (store.helm_revision or 0)
-                    and r["status"] in ("deployed", "superseded")]
-            if not good:
+            revision = services.previous_good_revision(store)
+            if revision is None:
                 raise services.StoreRequestError("no earlier good revision")
-            return services.rollback_store(_actor(request), store, max(good))
+            return services.rollback_store(_actor(request), store, revision.number)
 
         self._each(request, queryset, previous, "Rolling back")
 
     @admin.action(description="Fleet-upgrade every store of the selected stores' engines")
     def fleet_upgrade(self, request, queryset):
-        from provisioning import fleet, tasks
-
         for engine in sorted(set(queryset.values_list("engine", flat=True))):
-            run = fleet.start(engine, actor=_actor(request))
-            services.audit(_actor(request), "fleet_upgrade", "", engine=engine,
-                           target=run.target_version, stores=run.total)
-            tasks.advance_fleet_upgrade.delay(run.pk, request.user.pk)
+            run = fleet.start(engine, _actor(request))
             self.message_user(request, f"Fleet upgrade of {run.total} {engine} store(s) to "
                               f"chart {run.target_version} started (run {run.pk}).")
+        # Beat advances running runs every reconcile period; start now.
+        with contextlib.suppress(Exception):  # broker down: beat gets to it
+            fleet.advance_running.delay()
 
 
 @admin.register(FleetUpgrade)

@@ -29,7 +29,6 @@ STATUS_CHOICES = [
     (DEGRADED, "Degraded"),
 ]
 
-FINAL_STATES = frozenset({DELETED})
 # States in which a worker is (or should be) doing something for the store.
 BUSY_STATES = frozenset({REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK})
 # Stores that count against an owner's quota.
@@ -74,6 +73,9 @@ OPERATION_STATES = {
     OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
     OP_ROLLBACK: ROLLING_BACK,
 }
+# The state a requested operation waits in for a worker: its busy state,
+# except a new store, which is "requested" until a worker picks it up.
+REQUEST_STATES = {**OPERATION_STATES, OP_PROVISION: REQUESTED}
 
 # Failure reasons: short codes for machines, titles for people.
 REASON_CLUSTER_UNREACHABLE = "cluster_unreachable"
@@ -127,6 +129,10 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "storeplatform"
 LABEL_STORE_ID = "storeplatform.io/store-id"
 LABEL_OWNER = "storeplatform.io/owner"
+
+# The engines a store can run. How each is built (chart, values, credentials)
+# is provisioning.engines; where its admin lives is part of what a store is.
+ENGINE_ADMIN_PATHS = {"woocommerce": "/wp-admin/", "medusa": "/app"}
 
 NAME_MIN_LENGTH = 3
 NAME_MAX_LENGTH = 40

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import string
 
@@ -90,15 +91,11 @@ class Store(models.Model):
 
     @property
     def storefront_url(self) -> str:
-        from provisioning.engines import get_engine
-
-        return get_engine(self.engine).storefront_url(self)
+        return f"{settings.STORE_SCHEME}://{self.host}/"
 
     @property
     def admin_url(self) -> str:
-        from provisioning.engines import get_engine
-
-        return get_engine(self.engine).admin_url(self)
+        return f"{settings.STORE_SCHEME}://{self.host}{c.ENGINE_ADMIN_PATHS[self.engine]}"
 
     @property
     def status_title(self) -> str:
@@ -153,6 +150,36 @@ class CommandRecord(models.Model):
 
     def __str__(self) -> str:
         return " ".join(self.argv)[:120]
+
+
+class Revision(models.Model):
+    """One revision of a store's helm release, as ``helm history`` reported
+    it after the last operation that changed the release. Pages and the API
+    read these; they never run helm."""
+
+    store = models.ForeignKey(Store, models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=30)
+    chart = models.CharField(max_length=80)
+    app_version = models.CharField(max_length=40, blank=True)
+    description = models.TextField(blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "number"], name="revision_store_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} r{self.number} {self.status}"
+
+    @property
+    def chart_version(self) -> str:
+        """``woocommerce-0.2.0`` -> ``0.2.0`` (helm joins name and version
+        with a hyphen; the version starts at the first "-<digit>")."""
+        match = re.match(r"^.*?-(\d.*)$", self.chart)
+        return match.group(1) if match else ""
 
 
 class Quota(models.Model):
@@ -217,7 +244,7 @@ class Orphan(models.Model):
 
 
 class FleetUpgrade(models.Model):
-    """One fleet upgrade run (see provisioning.fleet)."""
+    """One fleet upgrade run (see stores.fleet)."""
 
     RUNNING, DONE, STOPPED = "running", "done", "stopped"
 

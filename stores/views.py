@@ -208,16 +208,12 @@ def credentials(request, store_id: str):
 @login_required
 @require_GET
 def revisions(request, store_id: str):
-    """The release history, loaded lazily: it asks helm, which asks the cluster."""
+    """The release history as the platform recorded it after the last
+    operation that changed the release (no helm, no cluster on a page view)."""
     store = get_store_for_user(request.user, store_id)
-    error, rows = "", []
-    if store.helm_revision is not None and store.status != c.DELETED:
-        try:
-            rows = services.store_revisions(store)
-        except ProvisioningError as exc:
-            error = exc.message
+    rows = list(store.revisions.all()) if store.status != c.DELETED else []
     return render(request, "stores/_revisions.html", {
-        "store": store, "revisions": rows, "error": error,
+        "store": store, "revisions": rows,
         "current_chart": get_engine(store.engine).chart_version,
         "can_change": store.status in c.UPGRADABLE_STATES,
     })

@@ -82,8 +82,8 @@ class CredentialsSerializer(serializers.Serializer):
 
 
 class RevisionSerializer(serializers.Serializer):
-    revision = serializers.IntegerField()
-    updated = serializers.CharField()
+    revision = serializers.IntegerField(source="number")
+    updated = serializers.DateTimeField(source="updated_at", allow_null=True)
     status = serializers.CharField()
     chart = serializers.CharField()
     app_version = serializers.CharField(allow_blank=True)

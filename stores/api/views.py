@@ -89,13 +89,14 @@ class StoreViewSet(
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=RevisionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def revisions(self, request, pk=None):
-        """The release's revision history (helm history), newest first."""
+        """The release's revision history, newest first, as helm reported it
+        after the last operation that changed the release (at most
+        STORE_HELM_HISTORY_MAX entries, so not paginated)."""
         store = self.get_object()
-        if store.status == c.DELETED or store.helm_revision is None:
-            return Response([])
-        return Response(RevisionSerializer(services.store_revisions(store), many=True).data)
+        rows = store.revisions.all() if store.status != c.DELETED else []
+        return Response(RevisionSerializer(rows, many=True).data)
 
     @extend_schema(request=None, responses={202: StoreSerializer})
     @action(detail=True, methods=["post"])
