@@ -163,6 +163,13 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport with a fix that keeps a busy worker alive when
+    # Redis restarts (see storeplatform/broker.py).
+    CELERY_BROKER_TRANSPORT = "storeplatform.broker:Transport"
+# A broker restart does not cancel running operations: they are idempotent
+# and run under a lease, so the redelivered message finds the work taken.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = True

@@ -202,6 +202,36 @@ def test_a_create_while_redis_is_down_is_carried_out_when_it_returns(
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_a_busy_worker_survives_a_redis_restart_and_finishes_its_store(
+    api, cluster, start_celery, wait_for
+):
+    redis = pytest_plugin.service("redis")
+    if redis is None:
+        pytest.skip("REDIS_URL was given from outside; this test restarts its own Redis")
+    cluster.helm_faults({"command": "upgrade", "action": "sleep", "seconds": 6, "times": 1})
+    worker = start_celery("worker")
+    store_id = create(api)
+    wait_for(lambda: cluster.helm_faults_left()[0]["times"] == 0, timeout=60,
+             message=worker.log()[-2000:])  # helm is running: the worker is busy
+    pid = worker.pid
+    redis.stop()
+    try:
+        wait_for(lambda: "Connection to broker lost" in worker.log(), timeout=30,
+                 message=worker.log()[-3000:])
+    finally:
+        redis.restart()
+    wait_for(lambda: status_of(store_id) in (c.READY, c.FAILED), timeout=90,
+             message=worker.log()[-3000:])
+    assert status_of(store_id) == c.READY
+    assert worker.alive() and worker.pid == pid, worker.log()[-3000:]
+    assert "AttributeError" not in worker.log()
+    # The worker consumes again after the restart: a second store goes through.
+    second = create(api, "Second Shop")
+    wait_for(lambda: status_of(second) == c.READY, timeout=60, message=worker.log()[-3000:])
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_postgres_restarting_costs_a_503_not_a_500_and_work_goes_on(
     api, cluster, worker, wait_for
 ):
