@@ -517,6 +517,9 @@ HOSTILE_TITLES = [
     "`id` shop",
     "$(id) shop",
     "'; rm -rf / #",
+    # Would delete the canary below if any shell interpreted the title.
+    "$(rm -f \"$HOME/canary\")",
+    "x\"; rm -f ~/canary; \"",
     "\"double\" and 'single' quotes",
     "--require=/tmp/x.php",
     "two\nlines\n",
