@@ -205,7 +205,8 @@ def test_no_password_writes_nothing(store, cluster):
 def test_a_refused_write_fails_with_the_apis_reason_and_is_recorded(store, cluster):
     from provisioning import errors
 
-    cluster.fake.cluster.delete("namespaces", "", store.namespace)  # now terminating
+    cluster.fake.faults["stuck_namespaces"] = {store.namespace}  # stays terminating
+    cluster.fake.cluster.delete("namespaces", "", store.namespace)
     with pytest.raises(errors.ProvisioningError) as failure:
         kube.ensure_smtp_secret(store, RELAY_PASSWORD)
     assert "being terminated" in failure.value.message
