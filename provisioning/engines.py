@@ -17,6 +17,9 @@ import yaml
 from django.conf import settings
 
 SECRET_NAME = "store-credentials"
+# Holds the SMTP relay's password (key "password"); written by
+# kube.ensure_smtp_secret().
+SMTP_SECRET_NAME = "store-smtp"
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -38,6 +41,11 @@ class Engine:
     pod_security: str = "restricted"
     # Admin login is an e-mail address (Medusa) or a user name (WordPress).
     login_is_email: bool = False
+    # Whether the chart takes the contract's `smtp` block. Every chart must;
+    # this only bridges a chart whose schema does not declare it yet (its
+    # stores then log their mail, and the store page says so). A test fails
+    # as soon as a chart declares `smtp` while this is still False.
+    mail_relay: bool = True
 
     @property
     def chart_path(self) -> Path:
@@ -99,14 +107,32 @@ class Engine:
                     "secretName": f"{store.release}-tls" if tls else "",
                 },
             },
+            **({"smtp": smtp_values()} if self.mail_relay else {}),
         }
+
+
+def smtp_values() -> dict:
+    """The SMTP relay every store's mail goes through (STORE_SMTP_* settings).
+
+    The password is never a value: kube.ensure_smtp_secret() writes it into
+    the Secret store-smtp before helm runs, and only then is that Secret named
+    here."""
+    return {
+        "host": settings.STORE_SMTP_HOST,
+        "port": settings.STORE_SMTP_PORT,
+        "username": settings.STORE_SMTP_USER,
+        "from": settings.STORE_SMTP_FROM,
+        "tls": settings.STORE_SMTP_TLS,
+        "existingSecret": SMTP_SECRET_NAME if settings.STORE_SMTP_PASSWORD else "",
+    }
 
 
 ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in [
         Engine("woocommerce", "WooCommerce", chart="woocommerce"),
-        Engine("medusa", "MedusaJS", chart="medusa", login_is_email=True),
+        # mail_relay: until charts/medusa declares the smtp block (issue 17).
+        Engine("medusa", "MedusaJS", chart="medusa", login_is_email=True, mail_relay=False),
     ]
 }
 

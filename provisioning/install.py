@@ -47,6 +47,9 @@ def install(op: Operation) -> None:
         kube.ensure_namespace(store)
     with op.step("Storing credentials"):
         kube.ensure_secret(store, SECRET_NAME, creds)
+        # The relay's password changes with the operator's setting; the
+        # store's own credentials never do.
+        kube.ensure_smtp_secret(store, settings.STORE_SMTP_PASSWORD)
     _recover_release(op, helm_client)
 
     title = "Installing chart" if op.kind == c.OP_PROVISION else (

@@ -22,6 +22,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from provisioning import errors
+from provisioning.engines import SMTP_SECRET_NAME
 from stores import constants as c
 from stores.models import CommandRecord
 
@@ -194,6 +195,35 @@ def ensure_secret(store, name: str, values: dict[str, str]) -> bool:
             raise
 
 
+def ensure_smtp_secret(store, password: str) -> bool:
+    """Write the SMTP relay's password into the Secret ``store-smtp`` (key
+    ``password``) of the store's namespace: created, or replaced so a
+    changed password reaches the store at its next install or upgrade.
+    Without a password nothing is written; returns whether it wrote.
+    The password only travels in the request body: the recorded command
+    names the Secret, never its content."""
+    if not password:
+        return False
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(
+            name=SMTP_SECRET_NAME, namespace=store.namespace,
+            labels={c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_STORE_ID: store.id},
+        ),
+        type="Opaque",
+        data={"password": base64.b64encode(password.encode()).decode()},
+    )
+    with recorded(store.id, "apply", "secret", SMTP_SECRET_NAME, "--namespace", store.namespace):
+        try:
+            core().create_namespaced_secret(store.namespace, body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if not _is(exc, 409):
+                raise
+            core().replace_namespaced_secret(
+                SMTP_SECRET_NAME, store.namespace, body, _request_timeout=TIMEOUT
+            )
+    return True
+
+
 def delete_volumes(store) -> int:
     """Delete the store's PersistentVolumeClaims; returns how many there were."""
     with recorded(store.id, "delete", "pvc", "--all", "--namespace", store.namespace):
@@ -349,14 +379,21 @@ def release_status(namespace: str, release: str) -> str | None:
 
 
 def unready_pods(namespace: str) -> list[str]:
-    """Pods that should serve but do not: not Running, or a container not ready."""
+    """Pods that should serve but do not: not Running, or a container not ready.
+
+    Pods of Jobs (the setup Job, the cron Jobs) never serve: a setup attempt
+    that failed before a second one succeeded, or a cron run waiting for a
+    node, says nothing about the shop (a failed Job fails the helm release,
+    which is checked on its own). Finished pods are history: their
+    replacement, if any, is what is checked."""
     with translated():
         pods = core().list_namespaced_pod(namespace, _request_timeout=TIMEOUT).items
     problems = []
     for pod in pods:
         phase = pod.status.phase if pod.status else "Unknown"
-        if phase == "Succeeded":
-            continue  # finished Jobs
+        owners = pod.metadata.owner_references or []
+        if phase in ("Succeeded", "Failed") or any(o.kind == "Job" for o in owners):
+            continue
         waiting = [
             s.state.waiting.reason for s in (pod.status.container_statuses or [])
             if s.state and s.state.waiting

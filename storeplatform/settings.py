@@ -228,6 +228,41 @@ STORE_ORPHAN_DRY_RUN = env_bool("STORE_ORPHAN_DRY_RUN", False)
 # Credentials are encrypted at rest with a key derived from this secret.
 STORE_CREDENTIALS_KEY = env_secret("STORE_CREDENTIALS_KEY") or SECRET_KEY
 
+# --- Store e-mail: one SMTP relay for every store ---------------------------
+# Passed to each store's chart as the `smtp` values block (docs/chart-contract.md);
+# the password goes into the Secret store-smtp in the store's namespace, never
+# into values. Without a host, stores log their mail instead of sending it and
+# the store page says so.
+STORE_SMTP_HOST = env("STORE_SMTP_HOST")
+STORE_SMTP_PORT = env_int("STORE_SMTP_PORT", 587)
+STORE_SMTP_USER = env("STORE_SMTP_USER")
+STORE_SMTP_PASSWORD = env_secret("STORE_SMTP_PASSWORD")
+STORE_SMTP_FROM = env("STORE_SMTP_FROM")
+STORE_SMTP_TLS = env("STORE_SMTP_TLS", "starttls")
+if STORE_SMTP_HOST and not (
+        all(ch.isascii() and (ch.isalnum() or ch in "-.") for ch in STORE_SMTP_HOST)
+        and STORE_SMTP_HOST[0].isalnum() and STORE_SMTP_HOST[-1].isalnum()):
+    raise RuntimeError(
+        f"STORE_SMTP_HOST must be a host name or IPv4 address, not {STORE_SMTP_HOST!r}"
+    )
+if STORE_SMTP_TLS not in ("none", "starttls", "tls"):
+    raise RuntimeError(
+        f"STORE_SMTP_TLS must be none, starttls or tls (implicit TLS), not {STORE_SMTP_TLS!r}"
+    )
+if not 1 <= STORE_SMTP_PORT <= 65535:
+    raise RuntimeError(f"STORE_SMTP_PORT must be a TCP port (1-65535), not {STORE_SMTP_PORT}")
+_smtp_from_local, _, _smtp_from_domain = STORE_SMTP_FROM.partition("@")
+if STORE_SMTP_FROM and not (
+        _smtp_from_local and "@" not in _smtp_from_domain and _smtp_from_domain
+        and not any(ch.isspace() or ord(ch) < 32 for ch in _smtp_from_local)
+        and all(ch.isascii() and (ch.isalnum() or ch in "-.") for ch in _smtp_from_domain)):
+    raise RuntimeError(
+        f"STORE_SMTP_FROM must be one e-mail address (e.g. shops@example.com), "
+        f"not {STORE_SMTP_FROM!r}"
+    )
+if any(ord(ch) < 32 or ord(ch) == 127 for ch in STORE_SMTP_USER):
+    raise RuntimeError("STORE_SMTP_USER must not contain control characters")
+
 # Rate limits for create and delete, per user and per IP (django-ratelimit).
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 STORE_CREATE_RATE = env("STORE_CREATE_RATE", "10/m")

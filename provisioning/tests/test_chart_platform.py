@@ -523,9 +523,9 @@ def ungranted_kinds(docs: list[dict], granted: set) -> list[str]:
 
 def test_the_coverage_check_notices_a_kind_the_platform_may_not_manage(renders):
     granted = granted_rbac(renders["defaults"])
-    cronjob = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "x"}}
-    assert ungranted_kinds([cronjob], granted) == [
-        "CronJob (batch/cronjobs): may not "
+    budget = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "x"}}
+    assert ungranted_kinds([budget], granted) == [
+        "PodDisruptionBudget (policy/poddisruptionbudgets): may not "
         "['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']"
     ]
 
