@@ -30,7 +30,8 @@ def test_the_virtualenv_holds_the_locked_versions(dev_pins):
     # Everything below reads the installed metadata: it must be the locked one.
     mismatches = locks.installed_mismatches(dev_pins)
     assert not mismatches, (
-        "this virtualenv is not requirements-dev.txt (run scripts/test.sh):\n  "
+        "this virtualenv is not requirements-dev.txt; make it so with "
+        "`.venv/bin/pip install -r requirements-dev.txt`:\n  "
         + "\n  ".join(mismatches)
     )
 
