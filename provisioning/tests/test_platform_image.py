@@ -37,6 +37,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -207,24 +208,28 @@ class Containers:
         self.names.append(name)
         args = self.args(pod, container, name, overrides or {}, list(extra_flags), None)
         args.insert(2, "--detach")
-        started = run(args, timeout=60)
+        started = run(args, timeout=300)
         assert started.returncode == 0, started.stderr
         return name
 
     def running(self, name: str) -> bool:
-        state = run(["podman", "inspect", "--format", "{{.State.Running}}", name], timeout=30)
+        state = run(["podman", "inspect", "--format", "{{.State.Running}}", name], timeout=120)
         return state.stdout.strip() == "true"
 
     def logs(self, name: str) -> str:
-        proc = run(["podman", "logs", name], timeout=30)
+        proc = run(["podman", "logs", name], timeout=120)
         return proc.stdout + proc.stderr
 
     def all_logs(self) -> str:
         return "\n".join(f"--- {name}\n{self.logs(name)[-3000:]}" for name in self.names)
 
     def remove(self) -> None:
+        # Never raise here: it would hide why the test failed.
         for name in self.names:
-            run(["podman", "rm", "--force", "--time", "10", name], timeout=60)
+            try:
+                run(["podman", "rm", "--force", "--time", "10", name], timeout=300)
+            except subprocess.TimeoutExpired:
+                warnings.warn(f"podman rm {name} timed out; remove it by hand", stacklevel=1)
 
 
 # --- the test ------------------------------------------------------------------
@@ -319,7 +324,7 @@ class Api:
         request = urllib.request.Request(self.base + path, method=method, headers=headers,
                                          data=json.dumps(body).encode() if body else None)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:
                 text, status, got = response.read().decode(), response.status, response.headers
         except urllib.error.HTTPError as error:
             text, status, got = error.read().decode(), error.code, error.headers
@@ -359,7 +364,7 @@ def test_the_image_migrates_then_web_worker_and_beat_take_a_store_to_ready(
         assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
         assert "Applying stores.0001_initial... OK" in migrate.stdout
         # The app pods' init container lets them start once migrations are in.
-        waited = containers.run(web, web["initContainers"][0], "wait-for-migrations", timeout=60)
+        waited = containers.run(web, web["initContainers"][0], "wait-for-migrations")
         assert waited.returncode == 0, waited.stdout + waited.stderr
 
         web_container = dict(web["containers"][0])
@@ -380,15 +385,18 @@ def test_the_image_migrates_then_web_worker_and_beat_take_a_store_to_ready(
             except OSError:
                 return False
 
-        wait_until(ready, 60, lambda: f"web never ready:\n{containers.all_logs()}")
+        wait_until(ready, 240, lambda: f"web never ready:\n{containers.all_logs()}")
         status, checks, _ = api.call("GET", "/readyz", host="localhost")
         assert checks["checks"]["helm"]["detail"].startswith("v4."), checks
 
-        # The operator's account, made the way an operator would (exec in the pod).
+        # The operator's account, made the way an operator would (exec in the
+        # pod). The password reaches podman through its environment, never
+        # its command line (which a failure would print).
         password = secrets.token_urlsafe(16)
-        made = run(["podman", "exec", "--env", f"DJANGO_SUPERUSER_PASSWORD={password}", web_name,
+        made = run(["podman", "exec", "--env", "DJANGO_SUPERUSER_PASSWORD", web_name,
                     "python", "manage.py", "createsuperuser", "--noinput",
-                    "--username", "owner", "--email", "owner@example.com"], timeout=60)
+                    "--username", "owner", "--email", "owner@example.com"], timeout=300,
+                   env={**os.environ, "DJANGO_SUPERUSER_PASSWORD": password})
         assert made.returncode == 0, made.stderr
         status, body, _ = api.call("POST", "/api/auth/token/",
                                    {"username": "owner", "password": password})
@@ -403,7 +411,7 @@ def test_the_image_migrates_then_web_worker_and_beat_take_a_store_to_ready(
             return api.call("GET", f"/api/stores/{store['id']}/")[1]["status"] in (
                 "ready", "failed")
 
-        wait_until(settled, 180, lambda: f"store never settled:\n{containers.all_logs()}")
+        wait_until(settled, 400, lambda: f"store never settled:\n{containers.all_logs()}")
         status, store, _ = api.call("GET", f"/api/stores/{store['id']}/")
         assert store["status"] == "ready", f"{store}\n{containers.all_logs()}"
         events = api.call("GET", f"/api/stores/{store['id']}/events/")[1]["results"]
@@ -415,7 +423,7 @@ def test_the_image_migrates_then_web_worker_and_beat_take_a_store_to_ready(
 
         # The worker's liveness probe, exactly as the chart runs it.
         probe = worker["containers"][0]["livenessProbe"]["exec"]["command"]
-        alive = run(["podman", "exec", worker_name, *probe], timeout=60)
+        alive = run(["podman", "exec", worker_name, *probe], timeout=300)
         assert alive.returncode == 0, alive.stdout + alive.stderr
         # Beat started and keeps running (it exited at start before issue 17).
         assert containers.running(beat_name), containers.logs(beat_name)
