@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "django_celery_results",
     "django_celery_beat",
     "stores",
@@ -69,6 +71,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "storeplatform.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "storeplatform.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -323,7 +327,54 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+# --- Security headers and cookies ---------------------------------------------
+# Production (DJANGO_DEBUG=false) is served over HTTPS behind a proxy that sets
+# X-Forwarded-Proto, and `manage.py check --deploy` is clean with these
+# defaults; the dev stack (DEBUG on, plain http) gets none of the HTTPS-only
+# ones. charts/platform sets the HTTPS ones from its config.scheme. Kubelet
+# probes and Prometheus scrapes never reach this: ProbeMiddleware answers first.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", not DEBUG):
+    # Trust X-Forwarded-Proto only behind a proxy that always sets it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# No script reads either cookie: htmx (base.html) and Swagger UI send the CSRF
+# token rendered into the page.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = env("DJANGO_REFERRER_POLICY", "same-origin")
+# Sent by storeplatform.middleware.PermissionsPolicyMiddleware: the pages use
+# none of these browser features.
+PERMISSIONS_POLICY = env(
+    "PERMISSIONS_POLICY",
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()",
+)
+# Content-Security-Policy (django-csp): scripts and styles only from our own
+# origin, no inline script and no eval. htmx runs with its inline indicator
+# styles and eval switched off (templates/base.html, htmx-config). Inline
+# style *attributes* stay allowed: DRF's browsable API uses them, and they
+# cannot run code. DJANGO_CSP_REPORT_ONLY sends it as a report-only header.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "style-src-attr": [csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    },
+}
+if env_bool("DJANGO_CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP

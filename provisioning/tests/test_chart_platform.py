@@ -289,6 +289,20 @@ def test_the_platform_passes_its_settings_to_every_process(renders):
         assert container["envFrom"] == [{"configMapRef": {"name": "storeplatform-config"}}]
 
 
+def test_https_redirect_and_hsts_are_on_only_where_the_platform_is_served_over_https(renders):
+    https = one(renders["vps"], "ConfigMap", "storeplatform-config")["data"]
+    assert {key: https[key] for key in https if key.startswith("DJANGO_SECURE_")} == {
+        "DJANGO_SECURE_SSL_REDIRECT": "true",
+        "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+        "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    }
+    # A plain-HTTP laptop cluster would be redirected to an HTTPS it does not serve.
+    http = one(renders["local"], "ConfigMap", "storeplatform-config")["data"]
+    assert http["DJANGO_SECURE_SSL_REDIRECT"] == "false"
+    assert http["DJANGO_SECURE_HSTS_SECONDS"] == "0"
+
+
 def test_the_ingress_asks_cert_manager_for_tls_on_the_vps(renders):
     ingress = one(renders["vps"], "Ingress", "storeplatform")
     assert (
