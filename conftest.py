@@ -124,13 +124,21 @@ def staff(django_user_model):
                                                  is_superuser=True)
 
 
+def api_token(user) -> str:
+    """A new API token (django-rest-knox, hashed at rest) for ``user``."""
+    from datetime import timedelta
+
+    from stores.models import ApiToken
+
+    _, token = ApiToken.objects.create(user=user, expiry=timedelta(hours=1), name="test")
+    return token
+
+
 def _token_client(user):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     return client
 
 
