@@ -29,6 +29,10 @@ def _fast_platform(settings):
     settings.STORE_READY_PROBE_TIMEOUT = 3
     settings.STORE_NAMESPACE_WAIT = 3
     settings.RATELIMIT_ENABLE = False
+    # Test users sign in with a fast hash: PBKDF2's deliberate slowness cost
+    # seconds per user on a busy 2-core machine and would let attempts
+    # outlive a sign-in cool-off (test_login_throttling.py).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
