@@ -11,15 +11,17 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
-def _too_large(request, length: int | None):
+def _too_large(request, length: int | None, too_many_fields: bool = False):
     """413 that says what the limit is: JSON for the API, a page for forms."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    size = f"{length} bytes" if length else "more than that"
+    if too_many_fields:
+        size = "too many fields"
+        limit = f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields"
+    else:
+        size = f"{length} bytes" if length else "over the limit"
+        limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
     if _is_api(request):
         return JsonResponse(
-            {"detail": f"Request body too large: {size}; the limit is {limit} bytes."},
-            status=413,
-        )
+            {"detail": f"Request body too large: {size}; the limit is {limit}."}, status=413)
     return render(request, "request_too_large.html", {"size": size, "limit": limit}, status=413)
 
 
@@ -49,7 +51,7 @@ def bad_request(request, exception=None):
     """handler400: a body Django refused while reading it (no or a false
     Content-Length) is explained like RequestBodyLimitMiddleware does."""
     if isinstance(exception, RequestDataTooBig | TooManyFieldsSent):
-        return _too_large(request, None)
+        return _too_large(request, None, isinstance(exception, TooManyFieldsSent))
     return django_bad_request(request, exception)
 
 
