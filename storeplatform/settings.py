@@ -296,6 +296,10 @@ if not DEBUG:
 # hashed at rest, a prefix kept for display, shown once, with an expiry.
 INSTALLED_APPS += ["knox", "axes"]
 KNOX_TOKEN_MODEL = "stores.ApiToken"
+# knox's own migrations create its AuthToken table even when the model is
+# swapped for ours: an orphan table (with a key to users) that Django's
+# flush does not know. Without migrations, a swapped model gets no table.
+MIGRATION_MODULES = {"knox": None}
 # How long a token from POST /api/auth/token/ lives; the tokens page lets
 # owners choose (up to API_TOKEN_MAX_DAYS).
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24)
@@ -312,6 +316,10 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 ]
 # DRF's JSON parser lets a deeply nested body raise RecursionError (a 500).
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["stores.api.parsers.JSONParser"]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "stores.api.schema.refuse_unknown_fields",
+]
 
 # Sign-in throttling (django-axes) on /login/, /admin/login/ and
 # /api/auth/token/: after LOGIN_FAILURE_LIMIT failures for one account, or

@@ -18,5 +18,7 @@ urlpatterns = [
     path("", include("stores.urls")),
 ]
 
-# A form too large for DATA_UPLOAD_MAX_MEMORY_SIZE gets a page that says so.
+# A form too large for DATA_UPLOAD_MAX_MEMORY_SIZE gets a page that says so;
+# an unknown /api/ address is a JSON 404 like the API's own.
 handler400 = "stores.middleware.bad_request"
+handler404 = "stores.middleware.not_found"

@@ -5,6 +5,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.views.defaults import bad_request as django_bad_request
+from django.views.defaults import page_not_found as django_page_not_found
 
 
 def _is_api(request) -> bool:
@@ -53,6 +54,13 @@ def bad_request(request, exception=None):
     if isinstance(exception, RequestDataTooBig | TooManyFieldsSent):
         return _too_large(request, None, isinstance(exception, TooManyFieldsSent))
     return django_bad_request(request, exception)
+
+
+def not_found(request, exception=None):
+    """handler404: the API answers in its own JSON shape, pages as before."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return django_page_not_found(request, exception)
 
 
 class NulByteMiddleware:

@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from stores.api import parsers as safe_parsers
 from stores.api.authentication import ApiTokenAuthentication
 from stores.api.schema import error_responses
+from stores.api.serializers import StrictSerializer
 from stores.models import ApiToken
 
 
@@ -48,7 +49,7 @@ def create_token(user, name: str, lifetime: timedelta | None) -> tuple[ApiToken,
     return ApiToken.objects.create(user=user, expiry=lifetime, name=name)
 
 
-class SignInSerializer(serializers.Serializer):
+class SignInSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False,
                                      style={"input_type": "password"})

@@ -31,3 +31,12 @@ WHY = {
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=WHY[code]) for code in codes}
+
+
+def refuse_unknown_fields(result, generator, request, public):
+    """drf-spectacular postprocessing hook: request bodies are
+    StrictSerializers, which refuse fields they do not know; say so."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result

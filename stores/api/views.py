@@ -120,6 +120,9 @@ class StoreViewSet(
     serializer_class = StoreSerializer
     pagination_class = NewestFirst
     permission_classes = [IsAuthenticated, StorePermission]
+    # Any id reaches get_object, which answers 404 in JSON (the router's
+    # default refuses dots, and Django's HTML 404 is not the API's shape).
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
         stores = stores_for(self.request.user, self.action)

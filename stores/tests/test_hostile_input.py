@@ -176,7 +176,7 @@ def test_a_store_id_that_is_not_one_is_a_404_in_admin(client, staff):
     client.force_login(staff)
     response = client.get("/admin/stores/store/NOT-AN-ID/change/", follow=True)
     assert response.status_code == 200
-    assert "doesn’t exist" in response.content.decode()
+    assert "doesn\u2019t exist" in response.content.decode()
 
 
 def test_a_form_too_large_gets_a_page_that_explains_the_limit(client, settings):
