@@ -89,3 +89,11 @@ def test_admins_sign_in_is_throttled_too(client, staff):
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
     assert 'value="ops"' in response.content.decode()
+
+
+def test_a_failed_password_is_not_kept_in_the_attempt_records(client, user):
+    from axes.models import AccessAttempt
+
+    client.post("/login/", {"username": "alice", "password": "alice-password-2"})
+    attempt = AccessAttempt.objects.get()
+    assert "alice-password-2" not in attempt.post_data + attempt.get_data
