@@ -196,6 +196,7 @@ class Stack:
             "RATELIMIT_ENABLE": "false",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-" + uuid.uuid4().hex,
+            "STORE_CREDENTIALS_KEY": "bench-" + uuid.uuid4().hex,
             "SESSION_COOKIE_SECURE": "false",
             "CSRF_COOKIE_SECURE": "false",
             "LOG_LEVEL": "INFO",
