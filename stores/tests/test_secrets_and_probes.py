@@ -161,3 +161,15 @@ def test_production_settings_close_metrics_unless_told_otherwise():
                             env={**os.environ, "DJANGO_SETTINGS_MODULE": "storeplatform.settings",
                                  **env})
     assert closed.stdout.strip().endswith("False"), closed.stderr[-2000:]
+
+
+def test_the_images_collectstatic_step_can_load_the_settings():
+    # The Dockerfile imports the settings with DEBUG off at build time.
+    import re
+
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    run = next(line for line in text.splitlines() if "collectstatic" in line)
+    env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", run.split("python", 1)[0]))
+    assert env.get("DJANGO_DEBUG") == "false"
+    proc = start_settings(**env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
