@@ -29,6 +29,10 @@ def _fast_platform(settings):
     settings.STORE_READY_PROBE_TIMEOUT = 3
     settings.STORE_NAMESPACE_WAIT = 3
     settings.RATELIMIT_ENABLE = False
+    # Test users sign in with a fast hash: PBKDF2's deliberate slowness cost
+    # seconds per user on a busy 2-core machine and would let attempts
+    # outlive a sign-in cool-off (test_login_throttling.py).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -124,13 +128,21 @@ def staff(django_user_model):
                                                  is_superuser=True)
 
 
+def api_token(user) -> str:
+    """A new API token (django-rest-knox, hashed at rest) for ``user``."""
+    from datetime import timedelta
+
+    from stores.models import ApiToken
+
+    _, token = ApiToken.objects.create(user=user, expiry=timedelta(hours=1), name="test")
+    return token
+
+
 def _token_client(user):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     return client
 
 

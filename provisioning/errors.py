@@ -63,6 +63,14 @@ class HelmFailed(ProvisioningError):
     reason = c.REASON_HELM_FAILED
 
 
+class CredentialsUnreadable(ProvisioningError):
+    """The stored credentials fit none of the keys in STORE_CREDENTIALS_KEY:
+    an operator must put the old key back (README, "Rotating the credentials
+    key"); new passwords would lock the shop out of its own database."""
+
+    reason = c.REASON_CREDENTIALS_UNREADABLE
+
+
 class Cancelled(Exception):
     """The store was deleted while we worked on it; deletion wins."""
 

@@ -24,7 +24,7 @@ from provisioning import errors, helm, kube, lease, probe
 from provisioning.engines import SECRET_NAME, get_engine
 from provisioning.operations import ACTOR, DEADLINE_MARGIN, Operation
 from stores import constants as c
-from stores.models import Revision, Store, StoreCredentials
+from stores.models import CredentialsUnreadable, Revision, Store, StoreCredentials
 from stores.transitions import record_event
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,10 @@ def credentials(store: Store) -> dict[str, str]:
     """Generated once per store, then always the same."""
     existing = StoreCredentials.objects.filter(store=store).first()
     if existing:
-        return existing.values
+        try:
+            return existing.values
+        except CredentialsUnreadable as exc:
+            raise errors.CredentialsUnreadable(exc.message) from exc
     values = get_engine(store.engine).new_credentials(store)
     obj, _ = StoreCredentials.objects.get_or_create(
         store=store, defaults={"encrypted": StoreCredentials.encrypt(values)}

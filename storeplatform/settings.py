@@ -6,6 +6,7 @@ any setup. The README lists each variable once.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -57,7 +58,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -229,9 +229,6 @@ STORE_HEALTH_INTERVAL = env_int("STORE_HEALTH_INTERVAL", 60)
 STORE_ORPHAN_INTERVAL = env_int("STORE_ORPHAN_INTERVAL", 300)
 STORE_ORPHAN_GRACE = env_int("STORE_ORPHAN_GRACE", 3600)
 STORE_ORPHAN_DRY_RUN = env_bool("STORE_ORPHAN_DRY_RUN", False)
-# Credentials are encrypted at rest with a key derived from this secret.
-STORE_CREDENTIALS_KEY = env_secret("STORE_CREDENTIALS_KEY") or SECRET_KEY
-
 # --- Store e-mail: one SMTP relay for every store ---------------------------
 # Passed to each store's chart as the `smtp` values block (docs/chart-contract.md);
 # the password goes into the Secret store-smtp in the store's namespace, never
@@ -378,3 +375,78 @@ if env_bool("DJANGO_CSP_REPORT_ONLY", False):
     CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
 else:
     CONTENT_SECURITY_POLICY = _CSP
+
+
+# --- Security (issue 14): tokens, login throttling, keys, probes -------------
+# API tokens are django-rest-knox tokens in our own model (name, last use):
+# hashed at rest, a prefix kept for display, shown once, with an expiry.
+INSTALLED_APPS += ["knox", "axes"]
+KNOX_TOKEN_MODEL = "stores.ApiToken"
+# knox's own migrations create its AuthToken table even when the model is
+# swapped for ours: an orphan table (with a key to users) that Django's
+# flush does not know. Without migrations, a swapped model gets no table.
+MIGRATION_MODULES = {"knox": None}
+# How long a token from POST /api/auth/token/ lives; the tokens page lets
+# owners choose (up to API_TOKEN_MAX_DAYS).
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+REST_KNOX = {
+    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # clients keep sending "Authorization: Token <key>"
+    "AUTO_REFRESH": False,
+}
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "stores.api.authentication.ApiTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+# DRF's JSON parser lets a deeply nested body raise RecursionError (a 500).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["stores.api.parsers.JSONParser"]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "stores.api.schema.refuse_unknown_fields",
+]
+
+# Sign-in throttling (django-axes) on /login/, /admin/login/ and
+# /api/auth/token/: after LOGIN_FAILURE_LIMIT failures for one account, or
+# from one address, sign-ins are refused with 429 for LOGIN_COOLOFF_SECONDS
+# after the last counted failure. Failures during a lockout do not extend it,
+# so nobody can keep an account locked without sending fresh failures
+# after every cool-off.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# A NUL byte in a path or query is refused before any view asks PostgreSQL.
+MIDDLEWARE.append("stores.middleware.NulByteMiddleware")
+AXES_ENABLED = env_bool("LOGIN_THROTTLE_ENABLE", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "stores.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "stores.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Store credentials are encrypted with STORE_CREDENTIALS_KEY: comma-separated
+# keys, newest first (the first encrypts, any decrypts; rotate with
+# `manage.py reencrypt_credentials`). Required when DEBUG is off: a key of
+# its own, so the Django secret key can rotate without touching it.
+STORE_CREDENTIALS_KEYS = [
+    key.strip() for key in env_secret("STORE_CREDENTIALS_KEY").split(",") if key.strip()
+]
+if not STORE_CREDENTIALS_KEYS:
+    if not DEBUG:
+        raise RuntimeError(
+            "Set STORE_CREDENTIALS_KEY (or STORE_CREDENTIALS_KEY_FILE) when DEBUG is off: "
+            "store credentials need a key of their own (see README, Configuration)"
+        )
+    STORE_CREDENTIALS_KEYS = [SECRET_KEY]
+
+# /metrics without METRICS_TOKEN: open in development, refused in production
+# unless METRICS_PUBLIC=true says it is fenced some other way.
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", DEBUG)
+# /readyz runs `helm version` at most this often per process.
+READYZ_HELM_CACHE_SECONDS = env_int("READYZ_HELM_CACHE_SECONDS", 60)

@@ -93,6 +93,7 @@ REASON_NOT_CONFIGURED = "cluster_not_configured"
 REASON_INTERNAL = "internal_error"
 REASON_RELEASE_NOT_DEPLOYED = "release_not_deployed"
 REASON_PODS_NOT_READY = "pods_not_ready"
+REASON_CREDENTIALS_UNREADABLE = "credentials_unreadable"
 
 REASON_TITLES = {
     REASON_CLUSTER_UNREACHABLE: "The Kubernetes cluster could not be reached",
@@ -110,6 +111,7 @@ REASON_TITLES = {
     REASON_INTERNAL: "Internal error",
     REASON_RELEASE_NOT_DEPLOYED: "The store's helm release is not deployed",
     REASON_PODS_NOT_READY: "Some of the store's pods are not ready",
+    REASON_CREDENTIALS_UNREADABLE: "The store's credentials cannot be decrypted",
 }
 
 # Event kinds in a store's timeline.

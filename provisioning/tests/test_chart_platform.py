@@ -602,3 +602,23 @@ def test_workers_expose_their_metrics_port_for_prometheus(renders):
     assert env["WORKER_METRICS_PORT"] == "9100"
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
     assert container["ports"] == [{"name": "metrics", "containerPort": 9100}]
+
+
+def _env_of_web(docs: list[dict]) -> dict[str, dict]:
+    web = one(docs, "Deployment", "storeplatform-web")
+    return {e["name"]: e for e in web["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_the_credentials_key_and_the_metrics_token_are_required_in_production(renders):
+    for variant in ("defaults", "vps"):
+        env = _env_of_web(renders[variant])
+        assert "optional" not in env["STORE_CREDENTIALS_KEY"]["valueFrom"]["secretKeyRef"]
+        assert env["METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is False
+        config = one(renders[variant], "ConfigMap", "storeplatform-config")["data"]
+        assert config["METRICS_PUBLIC"] == "false", variant
+
+
+def test_metrics_can_be_left_open_only_by_saying_so():
+    docs = render(PROFILES["vps"], {"metrics.requireToken": False})
+    assert _env_of_web(docs)["METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert one(docs, "ConfigMap", "storeplatform-config")["data"]["METRICS_PUBLIC"] == "true"

@@ -80,6 +80,7 @@ def run_with_runtime_lock_only(*extra_args: str) -> subprocess.CompletedProcess:
         **os.environ,
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "runtime-imports-check-only",
+        "STORE_CREDENTIALS_KEY": "runtime-imports-check-only-too",
         "PYTHONWARNINGS": "ignore",
     }
     return subprocess.run(

@@ -24,6 +24,8 @@ SECURITY_NAMES = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "PERMISSIONS_POLICY", 
 
 
 def load_settings(monkeypatch, **env: str) -> ModuleType:
+    # A production platform always has a credentials key of its own.
+    env.setdefault("STORE_CREDENTIALS_KEY", "credentials-key-of-its-own-for-the-test")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     spec = importlib.util.spec_from_file_location("settings_under_test",

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from provisioning.engines import ENGINES
@@ -28,11 +29,18 @@ class StringField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "minLength": c.NAME_MIN_LENGTH,
+                      "maxLength": c.NAME_MAX_LENGTH})
+class NameField(StringField):
+    """The lengths are documented for clients; stores.naming checks them
+    (after folding runs of whitespace) with its own messages."""
+
+
 class StoreCreateSerializer(StrictSerializer):
     # The name's rules live in stores.naming, shared with the web page, so
     # both give the same messages; the schema still documents them.
-    name = StringField(
-        allow_blank=True, trim_whitespace=False,
+    name = NameField(
+        trim_whitespace=False,
         help_text=f"{c.NAME_MIN_LENGTH}-{c.NAME_MAX_LENGTH} characters, with at least one "
                   "letter or digit; its slug becomes the store's host name.",
     )
@@ -44,7 +52,7 @@ class StoreCreateSerializer(StrictSerializer):
 
 
 class RollbackSerializer(StrictSerializer):
-    revision = serializers.IntegerField(min_value=1)
+    revision = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
 class StoreSerializer(serializers.ModelSerializer):
