@@ -63,6 +63,12 @@ class HelmFailed(ProvisioningError):
     reason = c.REASON_HELM_FAILED
 
 
+class CertificateNotIssued(ProvisioningError):
+    """cert-manager did not make a certificate Ready in time."""
+
+    reason = c.REASON_CERTIFICATE_NOT_ISSUED
+
+
 class Cancelled(Exception):
     """The store was deleted while we worked on it; deletion wins."""
 
