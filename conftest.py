@@ -324,3 +324,14 @@ def chromium(chromium_browser):
     from django.db import connections
 
     connections.close_all()
+
+
+@pytest.fixture
+def fake_dns(settings):
+    """A real DNS server on loopback, the only resolver the platform asks."""
+    from provisioning.tests.fakes.dnsserver import FakeDNS
+
+    server = FakeDNS().start()
+    settings.STORE_DNS_RESOLVERS = [server.address]
+    yield server
+    server.stop()
