@@ -338,14 +338,14 @@ NAMESPACES = {"kube-system": {}, NAMESPACE: {}, "store-other": {}, "default": {}
 
 
 def network(docs) -> tuple[Network, list[Pod]]:
-    store_pods = pods_of(docs, NAMESPACE) + [SOLVER]
+    store_pods = [*pods_of(docs, NAMESPACE), SOLVER]
     return Network(of_kind(docs, "NetworkPolicy"), NAMESPACE, NAMESPACES), store_pods
 
 
 def flows(docs) -> set:
     net, store_pods = network(docs)
-    everyone = store_pods + [INGRESS_CONTROLLER, DNS, OTHER_STORE, STRANGER]
-    return net.flows(everyone, everyone + [INTERNET, API_SERVER], PORTS)
+    everyone = [*store_pods, INGRESS_CONTROLLER, DNS, OTHER_STORE, STRANGER]
+    return net.flows(everyone, [*everyone, INTERNET, API_SERVER], PORTS)
 
 
 def app_pod(chart: str) -> str:

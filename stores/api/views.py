@@ -9,9 +9,11 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from stores import constants as c
-from stores import ratelimits, services
+from stores import domains, ratelimits, services
 from stores.api.serializers import (
     CredentialsSerializer,
+    DomainCreateSerializer,
+    DomainSerializer,
     RevisionSerializer,
     RollbackSerializer,
     StoreCreateSerializer,
@@ -19,7 +21,7 @@ from stores.api.serializers import (
     StoreSerializer,
 )
 from stores.clientip import client_ip
-from stores.models import Store, StoreCredentials
+from stores.models import Domain, Store, StoreCredentials
 
 
 class NewestFirst(CursorPagination):
@@ -49,7 +51,7 @@ class StoreViewSet(
     pagination_class = NewestFirst
 
     def get_queryset(self):
-        stores = Store.objects.select_related("owner")
+        stores = Store.objects.select_related("owner").prefetch_related("domains")
         if not self.request.user.is_staff:
             stores = stores.filter(owner=self.request.user)
         if self.action == "list":
@@ -140,3 +142,53 @@ class StoreViewSet(
             "admin_url": store.admin_url, "username": values["admin-username"],
             "email": values["admin-email"], "password": values["admin-password"],
         }).data)
+
+
+class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A store's custom domains (issue 11): add one, see the DNS records to
+    create, verify them, make one the primary address, remove one."""
+
+    serializer_class = DomainSerializer
+    pagination_class = None  # at most STORE_MAX_DOMAINS
+
+    def store(self) -> Store:
+        """The store in the URL: someone else's store does not exist for them."""
+        stores = Store.objects.all()
+        if not self.request.user.is_staff:
+            stores = stores.filter(owner=self.request.user)
+        return get_object_or_404(stores, pk=self.kwargs["store_pk"])
+
+    def get_queryset(self):
+        return Domain.objects.filter(store=self.store()).select_related("store")
+
+    @extend_schema(request=DomainCreateSerializer, responses={201: DomainSerializer})
+    def create(self, request, store_pk=None):
+        store = self.store()
+        data = DomainCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        domain = domains.add_domain(actor_for(request), store, data.validated_data["hostname"])
+        return Response(DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: DomainSerializer, 204: None})
+    def destroy(self, request, store_pk=None, pk=None):
+        """A domain never served goes at once (204); a served one is removed
+        from the store's release first (202, status ``removing``)."""
+        domain = domains.remove_domain(actor_for(request), self.get_object())
+        if domain is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=DomainSerializer)
+    @action(detail=True, methods=["post"])
+    def verify(self, request, store_pk=None, pk=None):
+        """Check the domain's DNS records now. The answer says what is
+        missing in ``last_error``; a verified domain is then served."""
+        domain = domains.verify_domain(actor_for(request), self.get_object())
+        return Response(DomainSerializer(domain).data)
+
+    @extend_schema(request=None, responses={202: DomainSerializer})
+    @action(detail=True, methods=["post"], url_path="make-primary")
+    def make_primary(self, request, store_pk=None, pk=None):
+        """The store's public URL moves to this (verified) domain."""
+        domain = domains.make_primary(actor_for(request), self.get_object())
+        return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)
