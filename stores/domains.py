@@ -75,6 +75,19 @@ def clean_hostname(value: object) -> str:
     return text
 
 
+def dns_records(domain: Domain) -> list[dict]:
+    """The DNS records the owner creates for a domain (stores.domains checks them)."""
+    records = [{"type": "TXT", "name": domain.challenge_name, "value": domain.verification_token,
+                "purpose": "proves the name is yours"},
+               {"type": "CNAME", "name": domain.hostname, "value": domain.store.host,
+                "purpose": "sends visitors to the store"}]
+    for address in settings.STORE_INGRESS_IPS:
+        records.append({"type": "AAAA" if ":" in address else "A", "name": domain.hostname,
+                        "value": address,
+                        "purpose": "instead of the CNAME, for a name without subdomain"})
+    return records
+
+
 def _event(domain: Domain, old: str, new: str, note: str, actor: str,
            kind: str = c.EVENT_INFO, reason: str = "") -> None:
     record_event(domain.store_id, kind, f"Domain {domain.hostname}: {old} -> {new}. {note}",

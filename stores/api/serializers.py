@@ -1,8 +1,8 @@
-from django.conf import settings
 from rest_framework import serializers
 
 from provisioning.engines import ENGINES
 from stores import constants as c
+from stores.domains import dns_records
 from stores.models import Domain, Store, StoreEvent
 
 
@@ -76,19 +76,6 @@ class DomainSerializer(serializers.ModelSerializer):
     @staticmethod
     def get_records(domain: Domain) -> list[dict]:
         return DnsRecordSerializer(dns_records(domain), many=True).data
-
-
-def dns_records(domain: Domain) -> list[dict]:
-    """The DNS records the owner creates for a domain (stores.domains checks them)."""
-    records = [{"type": "TXT", "name": domain.challenge_name, "value": domain.verification_token,
-                "purpose": "proves the name is yours"},
-               {"type": "CNAME", "name": domain.hostname, "value": domain.store.host,
-                "purpose": "sends visitors to the store"}]
-    for address in settings.STORE_INGRESS_IPS:
-        records.append({"type": "AAAA" if ":" in address else "A", "name": domain.hostname,
-                        "value": address,
-                        "purpose": "instead of the CNAME, for a name without subdomain"})
-    return records
 
 
 class StoreSerializer(serializers.ModelSerializer):

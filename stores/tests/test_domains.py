@@ -271,3 +271,62 @@ def test_a_domain_verified_while_the_store_is_busy_is_served_once_it_is_ready(
     with eager():
         assert domains.check_domains()["requested"] == 1
     assert Domain.objects.get().status == c.DOMAIN_ACTIVE
+
+
+# --- the store page and admin -----------------------------------------------------------
+
+
+@pytest.fixture
+def browser(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_the_store_page_has_a_domains_card_with_records_to_copy(browser, api, store,
+                                                                django_assert_num_queries):
+    domain = add(api, store).json()
+    html = browser.get(f"/stores/{store.id}/").content.decode()
+    assert 'data-testid="domains-card"' in html and "js/domains.js" in html
+    with django_assert_num_queries(4):  # session, user, store, its domains
+        card = browser.get(f"/stores/{store.id}/domains/").content.decode()
+    assert f'data-copy="_storeplatform-challenge.{HOST}"' in card
+    assert f'data-copy="{domain["verification_token"]}"' in card
+    assert f'data-copy="{store.host}"' in card
+    assert 'hx-trigger="every 3s"' in card  # pending: the card follows it live
+    assert "Pending verification" in card and ">Verify</button>" in card
+
+
+def test_the_card_refuses_bad_input_with_the_reason(browser, store):
+    response = browser.post(f"/stores/{store.id}/domains/add/", {"hostname": "10.0.0.1"},
+                            follow=True)
+    assert "10.0.0.1 is an IP address" in response.content.decode()
+    assert Domain.objects.count() == 0
+
+
+def test_the_card_verifies_and_says_what_is_missing(browser, api, store, fake_dns):
+    domain = add(api, store).json()
+    response = browser.post(f"/stores/{store.id}/domains/{domain['id']}/verify/", follow=True)
+    assert f"{HOST} is not verified yet: No TXT record" in response.content.decode()
+
+
+def test_someone_elses_domains_card_is_404(client, other_user, api, store):
+    domain = add(api, store).json()
+    client.force_login(other_user)
+    assert client.get(f"/stores/{store.id}/domains/").status_code == 404
+    for action in ("verify", "primary", "remove"):
+        assert client.post(f"/stores/{store.id}/domains/{domain['id']}/{action}/").status_code \
+            == 404
+    assert client.post(f"/stores/{store.id}/domains/add/", {"hostname": "x.example.com"}
+                       ).status_code == 404
+    assert Domain.objects.count() == 1
+
+
+def test_operators_see_and_verify_domains_in_admin(client, staff, api, store, fake_dns):
+    domain = add(api, store).json()
+    point_at(fake_dns, store, domain)
+    client.force_login(staff)
+    assert HOST in client.get("/admin/stores/domain/").content.decode()
+    response = client.post("/admin/stores/domain/", {
+        "action": "verify_domains", "_selected_action": [domain["id"]]}, follow=True)
+    assert "Checked 1 domain(s)." in response.content.decode()
+    assert Domain.objects.get().status == c.DOMAIN_VERIFIED
