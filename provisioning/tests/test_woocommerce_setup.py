@@ -56,6 +56,7 @@ CHANGING = {
     ("plugin", "activate"),
     ("wc", "tool"),
     ("wc", "product", "create"),
+    ("search-replace",),
 }
 
 
@@ -170,7 +171,7 @@ class Site:
         found = []
         for call in self.calls:
             words = [a for a in call if not a.startswith("--")]
-            if tuple(words[:2]) in CHANGING or tuple(words[:3]) in CHANGING:
+            if any(tuple(words[:n]) in CHANGING for n in (1, 2, 3)):
                 found.append(call)
         return found
 
@@ -323,8 +324,11 @@ def test_an_upgrade_with_a_new_title_and_scheme_updates_only_those(site):
     proc = site.run_setup(STORE_TITLE="Acme Shop 2", STORE_URL="https://acme-shop.example.com")
 
     assert proc.returncode == 0, proc.stderr
-    updated = sorted(c[2] for c in site.changing_calls())
-    assert updated == ["blogname", "home", "siteurl"]
+    # The URL moves with search-replace (home and siteurl included), the title
+    # with an option update.
+    assert [c[:3] for c in site.changing_calls()] == [
+        ["search-replace", ENV["STORE_URL"], "https://acme-shop.example.com"],
+        ["option", "update", "blogname"]]
     assert_store_ready(site, url="https://acme-shop.example.com", title="Acme Shop 2")
 
 
@@ -384,3 +388,49 @@ def test_the_admin_password_never_reaches_the_log(site):
 
     assert proc.returncode == 0
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+# --- the URL move (issue 11) ------------------------------------------------------
+
+
+def test_a_new_primary_domain_moves_the_site_with_search_replace_once(site):
+    assert site.run_setup().returncode == 0
+    state = site.state
+    old = ENV["STORE_URL"]
+    # Content that links to the old URL, and a serialized option holding it.
+    post = next(iter(state["posts"].values()))
+    post.update(post_content=f'<a href="{old}/shop/">Shop</a>', guid=f"{old}/?p=1")
+    state["options"]["widget_text"] = {"2": {"text": f"Visit {old}/cart/"}}
+    site.state_file.write_text(json.dumps(state))
+    new = "https://shop.example.com"
+
+    proc = site.run_setup(STORE_URL=new)
+
+    assert proc.returncode == 0, proc.stderr
+    assert site.changing_calls() == [
+        ["search-replace", old, new, "--all-tables-with-prefix", "--skip-columns=guid",
+         "--precise", "--report-changed-only"],
+    ]
+    assert f"moving the site from {old} to {new}" in proc.stdout
+    state = site.state
+    assert (state["options"]["home"], state["options"]["siteurl"]) == (new, new)
+    assert state["options"]["widget_text"]["2"]["text"] == f"Visit {new}/cart/"
+    moved = state["posts"][next(iter(state["posts"]))]
+    assert moved["post_content"] == f'<a href="{new}/shop/">Shop</a>'
+    assert moved["guid"] == f"{old}/?p=1"  # an identifier, not a link
+    assert_store_ready(site, url=new)
+
+    again = site.run_setup(STORE_URL=new)
+    assert again.returncode == 0, again.stderr
+    assert site.changing_calls() == []  # idempotent: home already is the new URL
+
+
+def test_a_failed_url_move_fails_the_job_before_anything_else_changes(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(fail=["search-replace"])
+
+    proc = site.run_setup(STORE_URL="https://shop.example.com")
+
+    assert proc.returncode != 0
+    assert site.state["options"]["home"] == ENV["STORE_URL"]
+    assert [c[0] for c in site.changing_calls()] == ["search-replace"]  # and nothing after

@@ -103,6 +103,24 @@ install_core() {
         --skip-email
 }
 
+# Moves the site to STORE_URL when the home WordPress stored is another URL
+# (a custom domain made primary, a switch to https): WP-CLI's search-replace
+# rewrites the old URL in every table of the site, serialized values
+# included, then home and siteurl follow. Nothing runs when home already is
+# STORE_URL, so a re-run changes nothing. GUIDs stay: they are identifiers,
+# not links (https://developer.wordpress.org/cli/commands/search-replace/).
+move_site_url() {
+    stored="$(wp option get home 2>/dev/null || true)"
+    if [ -z "$stored" ] || [ "$stored" = "$STORE_URL" ]; then
+        return 0
+    fi
+    log "moving the site from $stored to $STORE_URL"
+    wp search-replace "$stored" "$STORE_URL" --all-tables-with-prefix --skip-columns=guid \
+        --precise --report-changed-only
+    ensure_option home "$STORE_URL"
+    ensure_option siteurl "$STORE_URL"
+}
+
 configure_site() {
     # Title and URL follow the values on every run: a renamed store or a
     # scheme switched to https is applied by the next upgrade.
@@ -225,6 +243,7 @@ main() {
     wait_for "the WordPress files in $WP_PATH" wordpress_files_present
     wait_for "the database at ${WORDPRESS_DB_HOST:-?}" database_reachable
     install_core
+    move_site_url
     configure_site
     install_woocommerce
     ensure_store_pages
