@@ -126,3 +126,32 @@ def test_an_expired_certificate_degrades_the_store_until_it_is_renewed(api, eage
     assert "certificate has expired" in store.status_message
     cluster.fake.faults["expired_certificates"] = set()
     assert housekeeping.check_health()["recovered"] == 1
+
+
+def test_a_real_worker_shows_waiting_for_the_certificate_until_cert_manager_issues_it(
+        api, cluster, start_celery, wait_for, client, user, transactional_db):
+    """The step and cert-manager's message are on the store page while the
+    worker waits; the store becomes Ready once the certificate is issued."""
+    cluster.use_tls("per-store")
+    cluster.fake.faults["certificates_pending"] = {"secure-shop.localtest.me"}
+    worker = start_celery(STORE_TLS_MODE="per-store", STORE_TLS_CLUSTER_ISSUER="letsencrypt-prod",
+                          STORE_INGRESS_PROBE_URL=cluster.fake.tls_ingress_url,
+                          STORE_CERTIFICATE_TIMEOUT="300")
+    response = api.post("/api/stores/", {"name": "Secure Shop", "engine": "woocommerce"},
+                        format="json")
+    store_id = response.json()["id"]
+
+    def waiting():
+        store = Store.objects.get(pk=store_id)
+        return store.current_step == c.STEP_WAITING_FOR_CERTIFICATE and store.status_message
+
+    wait_for(waiting, timeout=120, message=worker.log()[-3000:])
+    client.force_login(user)
+    html = client.get(f"/stores/{store_id}/").content.decode()
+    assert "Now: <strong>Waiting for the certificate</strong>" in html
+    assert ("Certificate: secure-shop.localtest.me: Issuing certificate as Secret does not "
+            "exist") in html
+
+    cluster.fake.faults["certificates_pending"] = set()  # cert-manager got there
+    wait_for(lambda: Store.objects.get(pk=store_id).status == c.READY, timeout=120,
+             message=worker.log()[-3000:])
