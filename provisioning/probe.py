@@ -79,8 +79,13 @@ def check(url: str, timeout: float = 5.0) -> ProbeResult:
     host = parts.hostname or ""
     scheme, address, port, path = _target(url)
     if scheme == "https":
+        try:
+            context = tls_context()
+        except (OSError, ssl.SSLError) as exc:
+            return ProbeResult(False, f"STORE_PROBE_CA_FILE {settings.STORE_PROBE_CA_FILE} "
+                                      f"cannot be used: {exc}")
         connection: http.client.HTTPConnection = _NamedHTTPSConnection(
-            address, port, host, tls_context(), timeout)
+            address, port, host, context, timeout)
     else:
         connection = http.client.HTTPConnection(address, port, timeout=timeout)
     try:

@@ -114,3 +114,11 @@ def test_plain_http_stores_are_still_probed_over_http(cluster, settings):
         "metadata": {"name": "store-y"}, "spec": {"rules": [{"host": "plain.localtest.me"}]}})
     assert probe.check("http://plain.localtest.me/").ok
     assert probe.check("http://nobody.localtest.me/").detail == "HTTP 404"
+
+
+def test_a_missing_ca_file_is_named_in_the_reason(settings, test_ca, https_server, through):
+    through(https_server(*test_ca.issue([HOST])))
+    settings.STORE_PROBE_CA_FILE = "/nonexistent/ca.pem"
+    result = probe.check(f"https://{HOST}/")
+    assert not result.ok
+    assert result.detail.startswith("STORE_PROBE_CA_FILE /nonexistent/ca.pem cannot be used")
