@@ -8,6 +8,7 @@ half-provisioned.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import yaml
 from django.conf import settings
+
+from stores import constants as c
 
 SECRET_NAME = "store-credentials"
 # Holds the SMTP relay's password (key "password"); written by
@@ -89,26 +92,46 @@ class Engine:
         }
 
     def values(self, store) -> dict:
-        """The generated per-store values (docs/chart-contract.md)."""
-        tls = settings.STORE_SCHEME == "https"
+        """The generated per-store values (docs/chart-contract.md): the
+        store, its TLS mode, and the custom domains its release serves (read
+        from the database, so every operation keeps them)."""
+        # Imported here: the engine registry is read while Django loads its apps.
+        from stores.models import Domain
+
+        mode = settings.STORE_TLS_MODE
+        tls = mode != c.TLS_OFF
+        domains = list(Domain.objects.filter(store_id=store.id,
+                                             status__in=c.SERVED_DOMAIN_STATES).order_by("id"))
+        primary = next((d.hostname for d in domains if d.is_primary), "")
         return {
             "store": {
                 "id": store.id,
                 "name": store.name,
                 "host": store.host,
                 "scheme": settings.STORE_SCHEME,
+                "publicHost": primary,
             },
             "existingSecret": SECRET_NAME,
             "ingress": {
                 "className": settings.STORE_INGRESS_CLASS,
                 "tls": {
                     "enabled": tls,
+                    "mode": c.TLS_WILDCARD if mode == c.TLS_WILDCARD else c.TLS_PER_STORE,
                     "clusterIssuer": settings.STORE_TLS_CLUSTER_ISSUER if tls else "",
-                    "secretName": f"{store.release}-tls" if tls else "",
+                    "secretName": f"{store.release}-tls" if mode == c.TLS_PER_STORE else "",
                 },
             },
+            "domains": [{"host": d.hostname, "secretName": domain_secret(store, d.hostname)}
+                        for d in domains],
             **({"smtp": smtp_values()} if self.mail_relay else {}),
         }
+
+
+def domain_secret(store, hostname: str) -> str:
+    """The TLS Secret (and Certificate, and Ingress less "-tls") of one
+    custom domain: stable for a host name, a valid object name for any."""
+    digest = hashlib.sha256(hostname.encode()).hexdigest()[:10]
+    return f"{store.release}-domain-{digest}-tls"
 
 
 def smtp_values() -> dict:

@@ -403,3 +403,83 @@ def unready_pods(namespace: str) -> list[str]:
             detail = ", ".join(waiting) or phase
             problems.append(f"{pod.metadata.name} ({detail})")
     return problems
+
+
+# -- cert-manager (issue 11) ----------------------------------------------------
+def _custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client())
+
+
+def certificates(namespace: str) -> dict[str, dict]:
+    """cert-manager Certificates of a namespace by name: whether each is
+    Ready and the message of its Ready condition."""
+    with translated():
+        try:
+            items = _custom().list_namespaced_custom_object(
+                "cert-manager.io", "v1", namespace, "certificates", _request_timeout=TIMEOUT
+            )["items"]
+        except ApiException as exc:
+            if _is(exc, 404):
+                # The namespace or, more likely, cert-manager's CRDs are missing.
+                return {}
+            raise
+    found = {}
+    for item in items:
+        ready = next((cond for cond in (item.get("status") or {}).get("conditions") or []
+                      if cond.get("type") == "Ready"), {})
+        found[item["metadata"]["name"]] = {
+            "ready": ready.get("status") == "True",
+            "reason": ready.get("reason", ""),
+            "message": ready.get("message", ""),
+            "dns_names": (item.get("spec") or {}).get("dnsNames") or [],
+            "not_after": (item.get("status") or {}).get("notAfter", ""),
+        }
+    return found
+
+
+def certificate_diagnostics(namespace: str, names: list[str]) -> dict:
+    """Why certificates are not issued: their state, the ACME Challenges and
+    the cert-manager events of the namespace, for a failed store's page."""
+    result: dict = {"certificates": [], "challenges": [], "events": []}
+    try:
+        states = certificates(namespace)
+        with translated():
+            try:
+                challenges = _custom().list_namespaced_custom_object(
+                    "acme.cert-manager.io", "v1", namespace, "challenges",
+                    _request_timeout=TIMEOUT)["items"]
+            except ApiException as exc:
+                if not _is(exc, 404):
+                    raise
+                challenges = []
+            events = core().list_namespaced_event(namespace, _request_timeout=TIMEOUT).items
+    except errors.ProvisioningError as exc:
+        result["error"] = exc.message
+        return result
+    for name in names:
+        state = states.get(name)
+        result["certificates"].append({
+            "name": name,
+            "dns_names": state["dns_names"] if state else [],
+            "ready": bool(state and state["ready"]),
+            "message": state["message"] if state else
+            "cert-manager has not created this Certificate: is cert-manager installed, and "
+            "does the Ingress carry its issuer annotation?",
+        })
+    for challenge in challenges:
+        status = challenge.get("status") or {}
+        result["challenges"].append({
+            "name": challenge["metadata"]["name"],
+            "dns_name": (challenge.get("spec") or {}).get("dnsName", ""),
+            "state": status.get("state", ""),
+            "reason": status.get("reason", ""),
+        })
+    kinds = {"Certificate", "CertificateRequest", "Order", "Challenge"}
+    for event in events:
+        obj = event.involved_object
+        if obj is not None and obj.kind in kinds:
+            result["events"].append({
+                "object": f"{obj.kind}/{obj.name}", "type": event.type,
+                "reason": event.reason, "message": event.message,
+            })
+    return result

@@ -264,6 +264,34 @@ if STORE_SMTP_FROM and not (
 if any(ord(ch) < 32 or ord(ch) == 127 for ch in STORE_SMTP_USER):
     raise RuntimeError("STORE_SMTP_USER must not contain control characters")
 
+# --- HTTPS and custom domains (issue 11; docs/vps-runbook.md) ------------------
+# off: plain HTTP (a laptop). wildcard: one certificate for *.STORE_BASE_DOMAIN,
+# installed as the ingress controller's default certificate by the operator.
+# per-store: a certificate per store host from cert-manager (HTTP-01).
+# Unset, it follows the older STORE_SCHEME (https meant per-store).
+STORE_TLS_MODE = env("STORE_TLS_MODE", "per-store" if STORE_SCHEME == "https" else "off")
+if STORE_TLS_MODE not in ("off", "wildcard", "per-store"):
+    raise RuntimeError(f"STORE_TLS_MODE must be off, wildcard or per-store, not {STORE_TLS_MODE!r}")
+if STORE_TLS_MODE == "off" and env("STORE_SCHEME") == "https":
+    raise RuntimeError("STORE_SCHEME=https needs STORE_TLS_MODE=wildcard or per-store")
+# Store URLs follow the TLS mode.
+STORE_SCHEME = "http" if STORE_TLS_MODE == "off" else "https"
+# Extra CA bundle the storefront probe trusts besides the system's (a private CA).
+STORE_PROBE_CA_FILE = env("STORE_PROBE_CA_FILE")
+# How long a store waits for cert-manager to issue a certificate (bounded by
+# the operation's own deadline) before it fails with certificate_not_issued.
+STORE_CERTIFICATE_TIMEOUT = env_int("STORE_CERTIFICATE_TIMEOUT", 300)
+# Custom domains: the public addresses of the ingress controller (A/AAAA
+# records of a custom domain must point at one of them; a CNAME to the
+# store's platform host always works), the DNS servers asked ("ip" or
+# "ip:port"; empty: the system's), the most domains a store may have, and how
+# often every domain's DNS is checked again.
+STORE_INGRESS_IPS = env_list("STORE_INGRESS_IPS")
+STORE_DNS_RESOLVERS = env_list("STORE_DNS_RESOLVERS")
+STORE_MAX_DOMAINS = env_int("STORE_MAX_DOMAINS", 5)
+STORE_DOMAIN_CHECK_INTERVAL = env_int("STORE_DOMAIN_CHECK_INTERVAL", 300)
+# --- end of HTTPS and custom domains ---------------------------------------------
+
 # Rate limits for create and delete, per user and per IP (django-ratelimit).
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 STORE_CREATE_RATE = env("STORE_CREATE_RATE", "10/m")
@@ -299,8 +327,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stores.fleet.advance_running",
         "schedule": float(STORE_RECONCILE_INTERVAL),
     },
+    "check-store-domains": {
+        "task": "stores.domains.check_domains",
+        "schedule": float(STORE_DOMAIN_CHECK_INTERVAL),
+    },
 }
-CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet"]
+CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet", "stores.domains"]
 
 LOG_FORMAT = env("LOG_FORMAT", "text")
 LOGGING = {
@@ -429,6 +461,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "stores.clientip.client_ip"
 AXES_LOCKOUT_CALLABLE = "stores.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every start of every management command
 
 # Store credentials are encrypted with STORE_CREDENTIALS_KEY: comma-separated
 # keys, newest first (the first encrypts, any decrypts; rotate with

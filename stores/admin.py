@@ -7,12 +7,13 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.utils.html import format_html
 
-from stores import fleet, services
+from stores import domains, fleet, services
 from stores.clientip import client_ip
 from stores.models import (
     ApiToken,
     AuditEntry,
     CommandRecord,
+    Domain,
     FleetUpgrade,
     Orphan,
     Quota,
@@ -293,3 +294,39 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for token in queryset.select_related("user"):
             self.delete_model(request, token)
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    """Custom domains (issue 11). Changes go through stores.domains, like the
+    store page and the API: verify now, remove."""
+
+    list_display = ["hostname", "store", "status", "is_primary", "certificate_state",
+                    "last_checked_at", "last_error"]
+    list_filter = ["status", "is_primary", "certificate_state"]
+    search_fields = ["hostname", "store__id", "store__name", "store__owner__username"]
+    list_select_related = ["store"]
+    readonly_fields = [f.name for f in Domain._meta.fields]
+    actions = ["verify_domains", "remove_domains"]
+
+    def has_add_permission(self, request):
+        return False  # owners add domains, with the checks of stores.domains
+
+    def _each(self, request, queryset, fn, verb):
+        done = 0
+        for domain in queryset.select_related("store"):
+            try:
+                fn(_actor(request), domain)
+                done += 1
+            except services.StoreRequestError as exc:
+                self.message_user(request, f"{domain.hostname}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{verb} {done} domain(s).", messages.SUCCESS)
+
+    @admin.action(description="Verify the DNS of selected domains now")
+    def verify_domains(self, request, queryset):
+        self._each(request, queryset, domains.verify_domain, "Checked")
+
+    @admin.action(description="Remove selected domains")
+    def remove_domains(self, request, queryset):
+        self._each(request, queryset, domains.remove_domain, "Removing")

@@ -59,6 +59,9 @@ class Store(models.Model):
     # The revision a requested rollback goes back to.
     target_revision = models.PositiveIntegerField(null=True, blank=True)
     health_checked_at = models.DateTimeField(null=True, blank=True)
+    # The host the release serves as the store's public address (a custom
+    # domain made primary), as set by the last address change; "" = ``host``.
+    public_host = models.CharField(max_length=253, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -107,7 +110,14 @@ class Store(models.Model):
 
     @property
     def admin_url(self) -> str:
-        return f"{settings.STORE_SCHEME}://{self.host}{c.ENGINE_ADMIN_PATHS[self.engine]}"
+        host = self.public_host or self.host
+        return f"{settings.STORE_SCHEME}://{host}{c.ENGINE_ADMIN_PATHS[self.engine]}"
+
+    @property
+    def primary_url(self) -> str:
+        """Where shoppers go: the primary custom domain once the release serves
+        it, else the platform host (which then redirects there)."""
+        return f"{settings.STORE_SCHEME}://{self.public_host or self.host}/"
 
     @property
     def status_title(self) -> str:
@@ -116,6 +126,52 @@ class Store(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in c.BUSY_STATES
+
+
+def new_domain_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Domain(models.Model):
+    """A host name of the owner's that serves their store (issue 11).
+
+    The owner proves control with a TXT record holding ``verification_token``
+    and points the name at the platform; the store's release then serves it
+    with a certificate of its own. Each status change is an event on the
+    store's timeline (stores.domains).
+    """
+
+    store = models.ForeignKey(Store, models.CASCADE, related_name="domains")
+    hostname = models.CharField(max_length=253, unique=True)
+    status = models.CharField(max_length=24, choices=c.DOMAIN_STATUS_CHOICES,
+                              default=c.DOMAIN_PENDING)
+    verification_token = models.CharField(max_length=64, default=new_domain_token)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # "", pending, issued or failed: what cert-manager said last.
+    certificate_state = models.CharField(max_length=20, blank=True)
+    is_primary = models.BooleanField(default=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store"], condition=models.Q(is_primary=True),
+                                    name="domain_one_primary_per_store"),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    @property
+    def challenge_name(self) -> str:
+        return f"{c.DOMAIN_CHALLENGE_PREFIX}.{self.hostname}"
+
+    @property
+    def url(self) -> str:
+        return f"{settings.STORE_SCHEME}://{self.hostname}/"
 
 
 class StoreEvent(models.Model):

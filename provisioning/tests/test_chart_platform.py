@@ -279,6 +279,8 @@ def test_the_platform_passes_its_settings_to_every_process(renders):
     assert config["DJANGO_DEBUG"] == "false"
     assert config["STORE_VALUES_PROFILE"] == "vps"
     assert config["STORE_SCHEME"] == "https"
+    assert config["STORE_TLS_MODE"] == "per-store"
+    assert config["STORE_MAX_DOMAINS"] == "5"
     assert config["HELM_BIN"] == "/usr/local/bin/helm"
     assert config["KUBECONFIG"] == ""
     assert config["CSRF_TRUSTED_ORIGINS"] == "https://platform.example.com"
@@ -576,6 +578,8 @@ def test_the_cluster_role_covers_every_kind_a_store_chart_renders(renders, engin
         ({"worker.concurrency": 0}, "/worker/concurrency"),
         ({"web.replicas": 0}, "/web/replicas"),
         ({"stores.scheme": "ftp"}, "/stores/scheme"),
+        ({"stores.tlsMode": "letsencrypt"}, "/stores/tlsMode"),
+        ({"stores.dnsResolvers": "{dns.example.com}"}, "/stores/dnsResolvers"),
         ({"stores.valuesProfile": "production"}, "/stores/valuesProfile"),
         ({"stores.provisionTimeout": 5}, "/stores/provisionTimeout"),
         ({"config.host": "Not_A_Host"}, "/config/host"),
@@ -622,3 +626,17 @@ def test_metrics_can_be_left_open_only_by_saying_so():
     docs = render(PROFILES["vps"], {"metrics.requireToken": False})
     assert _env_of_web(docs)["METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
     assert one(docs, "ConfigMap", "storeplatform-config")["data"]["METRICS_PUBLIC"] == "true"
+
+
+def test_configured_dns_resolvers_are_reachable_from_web_and_worker_only():
+    docs = chartkit.render(CHART, [chartkit.DEPLOY_VALUES / "platform-vps.yaml"],
+                           {"stores.dnsResolvers": "{1.1.1.1,9.9.9.9}"}, release="storeplatform",
+                           namespace="storeplatform")
+    policy = one(docs, "NetworkPolicy", "storeplatform-domain-dns-egress")
+    [expression] = policy["spec"]["podSelector"]["matchExpressions"]
+    assert expression["values"] == ["web", "worker"]
+    [rule] = policy["spec"]["egress"]
+    assert [p["ipBlock"]["cidr"] for p in rule["to"]] == ["1.1.1.1/32", "9.9.9.9/32"]
+    assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 53), ("TCP", 53)}
+    config = one(docs, "ConfigMap", "storeplatform-config")["data"]
+    assert config["STORE_DNS_RESOLVERS"] == "1.1.1.1,9.9.9.9"

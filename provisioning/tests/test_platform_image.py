@@ -315,12 +315,12 @@ class Api:
         self.token = ""
 
     def call(self, method: str, path: str, body: dict | None = None,
-             host: str = PLATFORM_HOST) -> tuple[int, dict, dict]:
+             host: str = PLATFORM_HOST, authorization: str = "") -> tuple[int, dict, dict]:
         headers = {"Host": host, "X-Forwarded-Proto": "https", "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Token {self.token}"
+        if authorization or self.token:
+            headers["Authorization"] = authorization or f"Token {self.token}"
         request = urllib.request.Request(self.base + path, method=method, headers=headers,
                                          data=json.dumps(body).encode() if body else None)
         try:
@@ -356,8 +356,8 @@ def test_the_image_migrates_then_web_worker_and_beat_take_a_store_to_ready(
     web_port, metrics_port = devservices.free_port(), devservices.free_port()
     cluster_access = {"KUBECONFIG": "/fake/kubeconfig"}
     mount_fakes = ["--volume", f"{fake_mount}:/fake:ro"]
-    containers = Containers(platform_image, tmp_path,
-                            docs, platform_secrets(postgres_database, own_redis))
+    operator_secrets = platform_secrets(postgres_database, own_redis)
+    containers = Containers(platform_image, tmp_path, docs, operator_secrets)
     api = Api(web_port)
     try:
         migrate = containers.run(migrate_job, migrate_job["containers"][0], "migrate")
@@ -387,6 +387,10 @@ def test_the_image_migrates_then_web_worker_and_beat_take_a_store_to_ready(
 
         wait_until(ready, 240, lambda: f"web never ready:\n{containers.all_logs()}")
         status, checks, _ = api.call("GET", "/readyz", host="localhost")
+        assert "detail" not in checks["checks"]["helm"], checks  # details are for operators
+        metrics_token = operator_secrets["storeplatform-secrets"]["metrics-token"]
+        status, checks, _ = api.call("GET", "/readyz", host="localhost",
+                                     authorization=f"Bearer {metrics_token}")
         assert checks["checks"]["helm"]["detail"].startswith("v4."), checks
 
         # The operator's account, made the way an operator would (exec in the

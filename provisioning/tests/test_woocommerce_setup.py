@@ -75,6 +75,7 @@ CHANGING = {
     ("plugin", "activate"),
     ("wc", "tool"),
     ("wc", "product", "create"),
+    ("search-replace",),
 }
 
 
@@ -195,7 +196,7 @@ class Site:
         found = []
         for call in self.calls:
             words = [a for a in call if not a.startswith("--")]
-            if tuple(words[:2]) in CHANGING or tuple(words[:3]) in CHANGING:
+            if any(tuple(words[:n]) in CHANGING for n in (1, 2, 3)):
                 found.append(call)
         return found
 
@@ -377,8 +378,9 @@ def test_later_runs_leave_what_the_owner_changed_and_ensure_what_the_platform_ow
     assert "SP-GIFT-10" not in site.products()
     assert after["options"]["home"] == after["options"]["siteurl"] == ENV["STORE_URL"]
     assert after["users"]["owner"]["role"] == "administrator"
+    # The site is moved back to its URL the way any move goes: search-replace.
     assert sorted(c[:3] for c in site.changing_calls()) == [
-        ["option", "update", "home"],
+        ["search-replace", "http://elsewhere.example", ENV["STORE_URL"]],
         ["user", "create", "owner"],
     ]
     assert after["options"]["storeplatform_seeded"]["version"] == "0.1.0"  # the first seed
@@ -391,7 +393,8 @@ def test_an_upgrade_with_a_new_scheme_moves_the_url_and_keeps_the_owners_title(s
     proc = site.run_setup(STORE_URL="https://acme-shop.example.com")
 
     assert proc.returncode == 0, proc.stderr
-    assert sorted(c[2] for c in site.changing_calls()) == ["home", "siteurl"]
+    assert [c[:3] for c in site.changing_calls()] == [
+        ["search-replace", ENV["STORE_URL"], "https://acme-shop.example.com"]]
     assert_store_ready(site, url="https://acme-shop.example.com", title=TITLE)
 
 
@@ -644,3 +647,49 @@ def test_the_stand_in_refuses_flags_the_real_commands_do_not_take(site, argv):
 
     assert proc.returncode == 1
     assert "Parameter errors:" in proc.stderr and "unknown --" in proc.stderr
+
+
+# --- the URL move (issue 11) ------------------------------------------------------
+
+
+def test_a_new_primary_domain_moves_the_site_with_search_replace_once(site):
+    assert site.run_setup().returncode == 0
+    state = site.state
+    old = ENV["STORE_URL"]
+    # Content that links to the old URL, and a serialized option holding it.
+    post = next(iter(state["posts"].values()))
+    post.update(post_content=f'<a href="{old}/shop/">Shop</a>', guid=f"{old}/?p=1")
+    state["options"]["widget_text"] = {"2": {"text": f"Visit {old}/cart/"}}
+    site.state_file.write_text(json.dumps(state))
+    new = "https://shop.example.com"
+
+    proc = site.run_setup(STORE_URL=new)
+
+    assert proc.returncode == 0, proc.stderr
+    assert site.changing_calls() == [
+        ["search-replace", old, new, "--all-tables-with-prefix", "--skip-columns=guid",
+         "--precise", "--report-changed-only"],
+    ]
+    assert f"moving the site from {old} to {new}" in proc.stdout
+    state = site.state
+    assert (state["options"]["home"], state["options"]["siteurl"]) == (new, new)
+    assert state["options"]["widget_text"]["2"]["text"] == f"Visit {new}/cart/"
+    moved = state["posts"][next(iter(state["posts"]))]
+    assert moved["post_content"] == f'<a href="{new}/shop/">Shop</a>'
+    assert moved["guid"] == f"{old}/?p=1"  # an identifier, not a link
+    assert_store_ready(site, url=new)
+
+    again = site.run_setup(STORE_URL=new)
+    assert again.returncode == 0, again.stderr
+    assert site.changing_calls() == []  # idempotent: home already is the new URL
+
+
+def test_a_failed_url_move_fails_the_job_before_anything_else_changes(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(fail=["search-replace"])
+
+    proc = site.run_setup(STORE_URL="https://shop.example.com")
+
+    assert proc.returncode != 0
+    assert site.state["options"]["home"] == ENV["STORE_URL"]
+    assert [c[0] for c in site.changing_calls()] == ["search-replace"]  # and nothing after

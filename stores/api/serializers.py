@@ -3,7 +3,8 @@ from rest_framework import serializers
 
 from provisioning.engines import ENGINES
 from stores import constants as c
-from stores.models import Store, StoreEvent
+from stores.domains import dns_records
+from stores.models import Domain, Store, StoreEvent
 
 
 class StrictSerializer(serializers.Serializer):
@@ -55,19 +56,51 @@ class RollbackSerializer(StrictSerializer):
     revision = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
+class DomainCreateSerializer(StrictSerializer):
+    # The host name's rules live in stores.domains, shared with the web page.
+    hostname = StringField(max_length=300, allow_blank=True, help_text="A host name of yours, like "
+                                                     "shop.example.com.")
+
+
+class DnsRecordSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    name = serializers.CharField()
+    value = serializers.CharField()
+    purpose = serializers.CharField()
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    url = serializers.CharField(read_only=True)
+    records = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Domain
+        fields = [
+            "id", "hostname", "status", "is_primary", "url", "verification_token", "records",
+            "verified_at", "certificate_state", "last_checked_at", "last_error", "created_at",
+        ]
+        read_only_fields = fields
+
+    @staticmethod
+    def get_records(domain: Domain) -> list[dict]:
+        return DnsRecordSerializer(dns_records(domain), many=True).data
+
+
 class StoreSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     storefront_url = serializers.CharField(read_only=True)
+    primary_url = serializers.CharField(read_only=True)
     admin_url = serializers.CharField(read_only=True)
     status_title = serializers.CharField(read_only=True)
+    domains = DomainSerializer(many=True, read_only=True)
 
     class Meta:
         model = Store
         fields = [
             "id", "name", "engine", "status", "status_reason", "status_title", "status_message",
-            "storefront_url", "admin_url", "host", "owner", "current_step", "step_started_at",
-            "chart_version", "helm_revision", "created_at", "updated_at", "ready_at",
-            "deleted_at", "diagnostics",
+            "storefront_url", "primary_url", "admin_url", "host", "domains", "owner",
+            "current_step", "step_started_at", "chart_version", "helm_revision", "created_at",
+            "updated_at", "ready_at", "deleted_at", "diagnostics",
         ]
         read_only_fields = fields
 

@@ -3,10 +3,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from stores.api.auth import obtain_token
-from stores.api.views import StoreViewSet
+from stores.api.views import DomainViewSet, StoreViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("stores", StoreViewSet, basename="store")
+router.register(r"stores/(?P<store_pk>[^/.]+)/domains", DomainViewSet, basename="store-domain")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -5,21 +5,24 @@ stores.permissions."""
 from datetime import UTC, datetime
 
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ParseError, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 
 from stores import constants as c
-from stores import ratelimits, services
+from stores import domains, ratelimits, services
 from stores.api.schema import error_responses
 from stores.api.serializers import (
     CredentialsSerializer,
+    DomainCreateSerializer,
+    DomainSerializer,
     RevisionSerializer,
     RollbackSerializer,
     StoreCreateSerializer,
@@ -27,8 +30,14 @@ from stores.api.serializers import (
     StoreSerializer,
 )
 from stores.clientip import client_ip
-from stores.models import CredentialsUnreadable, Store, StoreCredentials
-from stores.permissions import STORE_ID_PATTERN, StorePermission, is_store_id, stores_for
+from stores.models import CredentialsUnreadable, Domain, Store, StoreCredentials
+from stores.permissions import (
+    STORE_ID_PATTERN,
+    StorePermission,
+    is_operator,
+    is_store_id,
+    stores_for,
+)
 
 BIGINT_MAX = 2**63 - 1
 
@@ -129,7 +138,7 @@ class StoreViewSet(
             # drf-spectacular builds the schema without a user; it needs only
             # the model (else `check --deploy` warns the id type is unknown).
             return Store.objects.none()
-        stores = stores_for(self.request.user, self.action)
+        stores = stores_for(self.request.user, self.action).prefetch_related("domains")
         if self.action == "list":
             wanted = self.request.query_params.get("status")
             if wanted is not None and wanted not in STATUS_VALUES:
@@ -240,3 +249,69 @@ class StoreViewSet(
         }).data)
         add_never_cache_headers(response)  # a password: no cache may keep it
         return response
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: DomainSerializer(many=True), **READ}),
+    retrieve=extend_schema(responses={200: DomainSerializer, **READ}),
+)
+@extend_schema(parameters=[OpenApiParameter("store_pk", str, OpenApiParameter.PATH,
+                                            description="The store's id.")])
+class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A store's custom domains (issue 11): add one, see the DNS records to
+    create, verify them, make one the primary address, remove one."""
+
+    serializer_class = DomainSerializer
+    pagination_class = None  # at most STORE_MAX_DOMAINS
+
+    def store(self) -> Store:
+        """The store in the URL. Someone else's store does not exist for
+        them, unless they are an operator (stores.permissions): viewing its
+        domains needs view_store, changing them change_store."""
+        store_id, user = self.kwargs["store_pk"], self.request.user
+        if not is_store_id(store_id):
+            raise Http404
+        store = get_object_or_404(stores_for(user, "retrieve"), pk=store_id)
+        changing = self.request.method not in SAFE_METHODS
+        if changing and store.owner_id != user.pk and not is_operator(user, "stores.change_store"):
+            raise PermissionDenied("This store is not yours: changing its domains needs "
+                                   "the permission stores.change_store.")
+        return store
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
+            return Domain.objects.none()
+        return Domain.objects.filter(store=self.store()).select_related("store")
+
+    @extend_schema(request=DomainCreateSerializer, responses={
+        201: DomainSerializer, **ACT, **error_responses(413, 415)})
+    def create(self, request, store_pk=None):
+        store = self.store()
+        data = DomainCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        domain = domains.add_domain(actor_for(request), store, data.validated_data["hostname"])
+        return Response(DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: DomainSerializer, 204: None, **ACT})
+    def destroy(self, request, store_pk=None, pk=None):
+        """A domain never served goes at once (204); a served one is removed
+        from the store's release first (202, status ``removing``)."""
+        domain = domains.remove_domain(actor_for(request), self.get_object())
+        if domain is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: DomainSerializer, **ACT})
+    @action(detail=True, methods=["post"])
+    def verify(self, request, store_pk=None, pk=None):
+        """Check the domain's DNS records now. The answer says what is
+        missing in ``last_error``; a verified domain is then served."""
+        domain = domains.verify_domain(actor_for(request), self.get_object())
+        return Response(DomainSerializer(domain).data)
+
+    @extend_schema(request=None, responses={202: DomainSerializer, **ACT})
+    @action(detail=True, methods=["post"], url_path="make-primary")
+    def make_primary(self, request, store_pk=None, pk=None):
+        """The store's public URL moves to this (verified) domain."""
+        domain = domains.make_primary(actor_for(request), self.get_object())
+        return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)

@@ -6,7 +6,8 @@ the schema documents.
 Where the schema cannot say everything, the run is told why:
 - a cursor is opaque (only the links a page gives are valid), a store name
   has rules JSON Schema cannot state (whitespace folding, control
-  characters, a web-address slug), a revision must exist, a password must
+  characters, a web-address slug), so has a custom domain's host name
+  (labels, a public suffix, not the platform's own), a revision must exist, a password must
   be right: schema-valid requests those refuse with 400 are expected;
 - 413 is a rejection like 400;
 - ``use_after_free`` is left out: DELETE /api/stores/{id}/ starts a
@@ -30,6 +31,7 @@ MAX_EXAMPLES = 10
 CONFIG = """
 [parameters]
 "path.id" = "{store_id}"
+"path.store_pk" = "{store_id}"
 
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "429"]
@@ -49,6 +51,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "429"]
 [[operations]]
 include-name = "POST /api/stores/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "409", "429"]
+
+[[operations]]
+include-name = "POST /api/stores/{{store_pk}}/domains/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "409"]
 
 [[operations]]
 include-name = "POST /api/stores/{{id}}/rollback/"

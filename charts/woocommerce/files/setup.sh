@@ -133,9 +133,26 @@ install_core() {
         --skip-email
 }
 
+# Moves the site to STORE_URL when the home WordPress stored is another URL
+# (a custom domain made primary, a switch to https): WP-CLI's search-replace
+# rewrites the old URL in every table of the site, serialized values
+# included. Nothing runs when home already is STORE_URL, so a re-run changes
+# nothing. GUIDs stay: they are identifiers, not links
+# (https://developer.wordpress.org/cli/commands/search-replace/).
+move_site_url() {
+    stored="$(wp option get home 2>/dev/null || true)"
+    if [ -z "$stored" ] || [ "$stored" = "$STORE_URL" ]; then
+        return 0
+    fi
+    log "moving the site from $stored to $STORE_URL"
+    wp search-replace "$stored" "$STORE_URL" --all-tables-with-prefix --skip-columns=guid \
+        --precise --report-changed-only
+}
+
 # The platform's: the URL follows the values on every run (a switch to
-# https is applied by the next upgrade).
+# https, a custom domain made primary, applied by the next upgrade).
 ensure_site_url() {
+    move_site_url
     ensure_option home "$STORE_URL"
     ensure_option siteurl "$STORE_URL"
 }

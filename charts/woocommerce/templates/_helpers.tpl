@@ -17,8 +17,9 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 storeplatform.io/store-id: {{ .Values.store.id | quote }}
 {{- end -}}
 
+{{/* Where WordPress lives (home, siteurl): the public host (templates/_https.tpl). */}}
 {{- define "woo.storeUrl" -}}
-{{ .Values.store.scheme }}://{{ .Values.store.host }}
+{{ .Values.store.scheme }}://{{ include "woo.publicHost" . }}
 {{- end -}}
 
 {{- define "woo.mariadbHost" -}}
