@@ -74,7 +74,7 @@ class StoreAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Store._meta.fields]
     inlines = [EventInline, CommandInline]
     actions = ["retry_stores", "delete_stores", "force_fail_stores", "upgrade_stores",
-               "rollback_stores", "fleet_upgrade"]
+               "rollback_stores", "fleet_upgrade", "suspend_stores", "resume_stores"]
 
     def has_add_permission(self, request):
         return False  # stores are created through the services, with quotas
@@ -105,6 +105,12 @@ class StoreAdmin(admin.ModelAdmin):
 
     def has_force_fail_permission(self, request):
         return is_operator(request.user, OPERATOR_PERMISSIONS["force_fail"])
+
+    def has_suspend_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["suspend"])
+
+    def has_resume_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["resume"])
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -159,6 +165,18 @@ class StoreAdmin(admin.ModelAdmin):
             return services.rollback_store(_actor(request), store, revision.number)
 
         self._each(request, queryset, previous, "Rolling back")
+
+    @admin.action(description="Suspend selected stores (no pods; a paused page)",
+                  permissions=["suspend"])
+    def suspend_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.suspend_store(_actor(request), s),
+                   "Suspending")
+
+    @admin.action(description="Resume selected suspended stores",
+                  permissions=["resume"])
+    def resume_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.resume_store(_actor(request), s),
+                   "Resuming")
 
     @admin.action(description="Fleet-upgrade every store of the selected stores' engines",
                   permissions=["upgrade"])

@@ -18,6 +18,12 @@ ROLLING_BACK = "rolling_back"
 DEGRADED = "degraded"
 # The release gains or loses host names and the engine moves to its primary URL.
 CHANGING_URL = "changing_url"
+# --- Suspend and resume (issue 13) ---
+# Paused: the release stays deployed with its values switch `suspended` on
+# (no pods, volumes and Secrets kept); its host shows the platform's paused page.
+SUSPENDING = "suspending"
+SUSPENDED = "suspended"
+RESUMING = "resuming"
 
 STATUS_CHOICES = [
     (REQUESTED, "Requested"),
@@ -30,16 +36,20 @@ STATUS_CHOICES = [
     (ROLLING_BACK, "Rolling back"),
     (DEGRADED, "Degraded"),
     (CHANGING_URL, "Changing address"),
+    (SUSPENDING, "Suspending"),
+    (SUSPENDED, "Suspended"),
+    (RESUMING, "Resuming"),
 ]
 
 # States in which a worker is (or should be) doing something for the store.
 BUSY_STATES = frozenset(
-    {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL}
+    {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL,
+     SUSPENDING, RESUMING}
 )
 # Stores that count against an owner's quota.
 LIVE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED,
-     CHANGING_URL}
+     CHANGING_URL, SUSPENDING, SUSPENDED, RESUMING}
 )
 # Stores whose release is installed and serving (or meant to be).
 RUNNING_STATES = frozenset({READY, DEGRADED})
@@ -47,12 +57,18 @@ RUNNING_STATES = frozenset({READY, DEGRADED})
 TRANSITIONS: dict[str, frozenset[str]] = {
     REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
     PROVISIONING: frozenset({READY, FAILED, DELETING}),
-    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL}),
-    DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL}),
-    UPGRADING: frozenset({READY, FAILED, DELETING}),
+    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL, SUSPENDING}),
+    DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL,
+                         SUSPENDING}),
+    # An upgrade of a suspended store leaves it suspended.
+    UPGRADING: frozenset({READY, FAILED, DELETING, SUSPENDED}),
     ROLLING_BACK: frozenset({READY, FAILED, DELETING}),
     CHANGING_URL: frozenset({READY, FAILED, DELETING}),
-    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL}),
+    SUSPENDING: frozenset({SUSPENDED, FAILED, DELETING}),
+    SUSPENDED: frozenset({RESUMING, UPGRADING, DELETING}),
+    RESUMING: frozenset({READY, FAILED, DELETING}),
+    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, SUSPENDING,
+                       RESUMING}),
     DELETING: frozenset({DELETED, FAILED}),
     DELETED: frozenset(),
 }
@@ -61,10 +77,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # upgrade runs the upgrade again.
 RETRYABLE_STATES = frozenset({FAILED})
 DELETABLE_STATES = frozenset(
-    {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL}
+    {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL,
+     SUSPENDING, SUSPENDED, RESUMING}
 )
 # An upgrade or rollback needs a release to act on.
 UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED})
+# Suspend pauses a running store; resume brings a suspended one back.
+SUSPENDABLE_STATES = RUNNING_STATES
+RESUMABLE_STATES = frozenset({SUSPENDED})
 
 # Operations a worker carries out.
 OP_PROVISION = "provision"
@@ -72,14 +92,18 @@ OP_DELETE = "delete"
 OP_UPGRADE = "upgrade"
 OP_ROLLBACK = "rollback"
 OP_CHANGE_URL = "change_url"
+OP_SUSPEND = "suspend"
+OP_RESUME = "resume"
 OPERATION_CHOICES = [
     (OP_PROVISION, "Provision"), (OP_DELETE, "Delete"), (OP_UPGRADE, "Upgrade"),
     (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"),
+    (OP_SUSPEND, "Suspend"), (OP_RESUME, "Resume"),
 ]
 # The busy state each operation runs in.
 OPERATION_STATES = {
     OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
     OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL,
+    OP_SUSPEND: SUSPENDING, OP_RESUME: RESUMING,
 }
 # The state a requested operation waits in for a worker: its busy state,
 # except a new store, which is "requested" until a worker picks it up.

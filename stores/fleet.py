@@ -11,6 +11,9 @@ loop to show a progress bar. Either way the run survives a restart, and
 starting a new run resumes where an earlier one stopped, because stores
 already on the target version are not picked again.
 
+Suspended stores are upgraded too and stay suspended (issue 13): the chart
+is what changes, the values switch ``suspended`` is kept.
+
 Fleet upgrades are a service (they request upgrades like a person does,
 with the same rules and audit), so they live here, above provisioning.
 """
@@ -30,11 +33,16 @@ from stores.models import FleetUpgrade, Store
 
 log = logging.getLogger(__name__)
 
+# Stores a fleet upgrade moves, and where an upgraded one ends up.
+FLEET_STATES = c.RUNNING_STATES | {c.SUSPENDED}
+UPGRADED_STATES = frozenset({c.READY, c.SUSPENDED})
+
 
 def pending(engine: str, target: str):
-    """Running stores of the engine not yet on the target chart version."""
+    """Running and suspended stores of the engine not yet on the target
+    chart version."""
     return (
-        Store.objects.filter(engine=engine, status__in=list(c.RUNNING_STATES))
+        Store.objects.filter(engine=engine, status__in=list(FLEET_STATES))
         .exclude(chart_version=target)
         .order_by("created_at", "id")
     )
@@ -88,7 +96,8 @@ def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
                 return run  # still in flight
             for store_id in run.current:
                 store = Store.objects.get(pk=store_id)
-                if store.status == c.READY and store.chart_version == run.target_version:
+                if (store.status in UPGRADED_STATES
+                        and store.chart_version == run.target_version):
                     run.upgraded.append(store_id)
                 else:
                     run.failed.append({"store": store_id, "status": store.status,
@@ -110,7 +119,7 @@ def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
         batch, run.remaining = run.remaining[:size], run.remaining[size:]
         for store_id in batch:
             store = Store.objects.get(pk=store_id)
-            if store.status not in c.RUNNING_STATES or store.chart_version == run.target_version:
+            if store.status not in FLEET_STATES or store.chart_version == run.target_version:
                 run.skipped.append(store_id)  # deleted, failed or already done meanwhile
                 continue
             try:

@@ -206,6 +206,23 @@ class StoreViewSet(
         store = services.upgrade_store(actor_for(request), self.get_object())
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(parameters=[ID_PARAMETER], request=None,
+                   responses={202: StoreSerializer, **ACT})
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        """Pause a ready or degraded store: no pods (0 CPU, 0 memory requested),
+        volumes and credentials kept, its address shows a paused page."""
+        store = services.suspend_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[ID_PARAMETER], request=None,
+                   responses={202: StoreSerializer, **ACT})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Bring a suspended store back: Ready once its storefront answers."""
+        store = services.resume_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(parameters=[ID_PARAMETER], request=RollbackSerializer, responses={
         202: StoreSerializer, **ACT, **error_responses(413, 415)})
     @action(detail=True, methods=["post"])
