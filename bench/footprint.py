@@ -6,7 +6,8 @@ store: the summed requests and limits of every container (an init container
 counts as Kubernetes counts it: a pod needs the larger of its init containers'
 maximum and its app containers' sum), the chart's ResourceQuota, and how many
 stores fit on a 4 vCPU / 8 GiB node by requests, naming the resource that runs
-out first.
+out first. Then the same store suspended (the values switch `suspended: true`,
+issue 13): what it still asks for, which is nothing when the chart honours it.
 
     .venv/bin/python bench/footprint.py                 # every engine chart
     .venv/bin/python bench/footprint.py woocommerce medusa --profile vps
@@ -75,15 +76,15 @@ def pod_amount(spec: dict, kind: str, pods: int) -> Amount:
     return Amount(cpu * pods, memory * pods)
 
 
-def render(chart: str, profile: str) -> list[dict]:
+def render(chart: str, profile: str, set_values: dict | None = None) -> list[dict]:
     profile_values = DEPLOY_VALUES / f"{chart}-{profile}.yaml"
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as sample:
         yaml.safe_dump(SAMPLE_STORE_VALUES, sample)
         sample.flush()
         files = [profile_values] if profile_values.exists() else []
         try:
-            return chartkit.render(chart, [*files, sample.name], release="store-bench00001",
-                                   namespace="store-bench00001")
+            return chartkit.render(chart, [*files, sample.name], set_values,
+                                   release="store-bench00001", namespace="store-bench00001")
         except AssertionError as exc:
             raise SystemExit(str(exc)) from exc
 
@@ -119,7 +120,18 @@ def report(chart: str, profile: str) -> None:
     print(f"  fit on a 4 vCPU / 8 GiB node, by requests: {fit(total_requests)}")
     if steady != total_requests:
         print(f"  ... counting only long-running pods: {fit(steady)}")
+    report_suspended(chart, profile)
     print()
+
+
+def report_suspended(chart: str, profile: str) -> None:
+    """What the store asks for while suspended (issue 13)."""
+    requests, limits, pods = Amount(), Amount(), 0
+    for _, _, count, spec in chartkit.workloads(render(chart, profile, {"suspended": True})):
+        requests += pod_amount(spec, "requests", count)
+        limits += pod_amount(spec, "limits", count)
+        pods += count
+    print(f"  suspended: requests {requests}; limits {limits}; {pods} pods")
 
 
 def is_engine_chart(chart: Path) -> bool:
