@@ -388,3 +388,36 @@ def test_a_running_stores_host_and_unknown_hosts_get_no_paused_page(client, user
         response = client.get("/", HTTP_HOST=host)
         assert response.status_code == 400, host  # Django's DisallowedHost, as before
     assert client.get("/login/").status_code == 200  # the platform's own host
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_suspend_is_resumed_and_the_helm_lock_recovered(
+    api, cluster, start_celery, wait_for, settings
+):
+    from provisioning.tests.test_reliability import kill_like_a_dying_pod
+
+    first = start_celery("worker")
+    beat = start_celery("beat")
+    store_id = api.post("/api/stores/", {"name": "Acme Shop", "engine": "woocommerce"},
+                        format="json").json()["id"]
+    status = lambda: Store.objects.get(pk=store_id).status  # noqa: E731
+    wait_for(lambda: status() in (c.READY, c.FAILED), timeout=90, message=first.log()[-2000:])
+    assert status() == c.READY
+    cluster.helm_faults({"command": "upgrade", "action": "sleep", "seconds": 60, "times": 1})
+    assert api.post(f"/api/stores/{store_id}/suspend/").status_code == 202
+    # helm is in the middle of its wait: the release is stored pending-upgrade.
+    wait_for(lambda: cluster.helm_faults_left()[0]["times"] == 0, timeout=60,
+             message=first.log()[-2000:])
+    assert kill_like_a_dying_pod(first) == 1
+    start_celery("worker")  # a replacement comes up
+    wait_for(lambda: status() in (c.SUSPENDED, c.FAILED), timeout=120,
+             message=beat.log()[-2000:])
+    store = Store.objects.get(pk=store_id)
+    assert store.status == c.SUSPENDED, (store.status_reason, store.status_message)
+    messages = list(store.events.values_list("message", flat=True))
+    assert any("worker stopped responding" in m for m in messages)
+    assert any("left pending-upgrade" in m for m in messages)
+    assert statuses(store)[-2:] == [c.SUSPENDING, c.SUSPENDED]
+    assert set(workloads(cluster, store).values()) == {0}
+    assert kube.release_status(store.namespace, store.release) == "deployed"
