@@ -81,6 +81,8 @@ class Store(models.Model):
             models.Index(fields=["updated_at"], name="store_updated"),
             models.Index(fields=["status", "lease_expires_at"], name="store_status_lease"),
             models.Index(fields=["engine", "status"], name="store_engine_status"),
+            # The paused page finds a store by the Host of a request (issue 13).
+            models.Index(fields=["host"], name="store_host"),
         ]
         constraints = [
             # Hosts are unique among stores that still exist.
