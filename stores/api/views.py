@@ -2,7 +2,7 @@
 translate HTTP to service calls and back."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -42,6 +42,56 @@ def actor_for(request) -> services.Actor:
     return services.Actor(request.user, ip=client_ip(request), via="api")
 
 
+# --- What each operation is for, as the API docs (/api/docs/) show it. ---
+# Kept apart from the per-method @extend_schema (request/response shapes and
+# error responses) so each can change without touching the other.
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your stores",
+        description="Your stores, newest first (staff: every store), by cursor: follow "
+        "`next` for older ones. Deleted stores are left out unless `?status=deleted`."),
+    create=extend_schema(
+        summary="Create a store",
+        description="Accepts the request and answers 202 at once: the store is `requested`, "
+        "a worker provisions it (watch `status`, or `/events/`). Refused with 400 for a bad "
+        "name or engine, 409 over your quota, 429 when creating too fast."),
+    retrieve=extend_schema(
+        summary="Get a store",
+        description="One of your stores: its status, the reason and message when it "
+        "failed (`status_title` is the reason in words), its addresses and chart."),
+    destroy=extend_schema(
+        summary="Delete a store",
+        description="Starts the deletion (202): the release, its volumes and its namespace "
+        "are removed, then the store is `deleted`. Deleting a store that is still being "
+        "provisioned stops the provisioning. Deleting twice is the same request."),
+    retry=extend_schema(
+        summary="Retry a failed store",
+        description="Runs again the operation that failed (provision, upgrade, rollback or "
+        "deletion), with the same credentials. 409 unless the store is `failed`."),
+    revisions=extend_schema(
+        summary="List the store's release revisions",
+        description="The helm release history, newest first, as recorded after the last "
+        "operation that changed it (no call to the cluster)."),
+    upgrade=extend_schema(
+        summary="Upgrade a store",
+        description="Moves the store to the platform's current chart version with the same "
+        "values and credentials (202, status `upgrading`). 409 unless it is ready, degraded "
+        "or failed."),
+    rollback=extend_schema(
+        summary="Roll a store back",
+        description="Goes back to an earlier revision from `/revisions/` (202, status "
+        "`rolling_back`); helm records it as a new revision. The shop's data is not rolled "
+        "back. 400 for a revision that does not exist, 409 for the running one."),
+    events=extend_schema(
+        summary="List the store's timeline",
+        description="Every status change, step (with its duration), retry and warning, "
+        "oldest first, by cursor."),
+    credentials=extend_schema(
+        summary="Get the store's admin login",
+        description="The admin URL, user name, email and password of the shop. Owner only "
+        "(not staff); each read is written to the audit log. 409 before provisioning "
+        "created them."),
+)
 class StoreViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
