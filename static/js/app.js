@@ -115,13 +115,31 @@ async function copy(button) {
   try {
     await navigator.clipboard.writeText(text);
   } catch (error) {
-    announce("Copying did not work here; select the text and copy it yourself.");
-    return;
+    // navigator.clipboard exists on https and localhost only; a platform
+    // served over plain http elsewhere gets the older way.
+    if (!copyWithSelection(text)) {
+      announce("Copying did not work here; select the text and copy it yourself.");
+      return;
+    }
   }
   const label = button.textContent;
   button.textContent = "Copied";
   announce(`${button.dataset.what || "Text"} copied.`);
   setTimeout(() => { button.textContent = label; }, 1500);
+}
+function copyWithSelection(text) {
+  const focused = document.activeElement;
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.className = "visually-hidden";
+  area.setAttribute("readonly", "");
+  document.body.append(area);
+  area.select();
+  let done = false;
+  try { done = document.execCommand("copy"); } catch (error) { done = false; }
+  area.remove();
+  if (focused) focused.focus();
+  return done;
 }
 function toggleSecret(button) {
   const secret = document.getElementById(button.getAttribute("aria-controls"));
