@@ -180,13 +180,13 @@ def create(request):
 def address(request):
     """The address a store of the typed name would get (the create form asks
     as one types), or why the name will be refused."""
+    name = request.GET.get("name", "")
+    if not name.strip():
+        return HttpResponse("")
     try:
-        url = services.address_for(request.GET.get("name", ""))
+        return render(request, "stores/_address.html", {"url": services.address_for(name)})
     except services.StoreRequestError as exc:
-        if not request.GET.get("name", "").strip():
-            return HttpResponse("")
         return render(request, "stores/_address.html", {"error": exc.message})
-    return render(request, "stores/_address.html", {"url": url})
 
 
 def _events_after(store: Store, after: int) -> list:
