@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Stack  # noqa: E402
+from harness import Stack
 
 DEFAULTS = {"STORE_TRANSIENT_RETRIES": "4", "STORE_RETRY_BACKOFF": "2"}
 

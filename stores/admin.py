@@ -3,16 +3,16 @@ upgrades, orphans, audit.
 
 Records the platform writes (stores, commands, fleet runs, orphans, audit
 entries) are read-only here: they change through the services, by the
-buttons and actions below, never by editing fields. Operating (retry,
-delete, force-fail, upgrade, roll back, fleet upgrades) needs the
-``stores.change_store`` permission.
+buttons and actions below, never by editing fields. Each operation (retry,
+delete, force-fail, upgrade, roll back, fleet upgrades) needs its own
+permission, the same the API asks of operators (stores.permissions).
 """
 
 import contextlib
 import csv
 
 from django.contrib import admin, messages
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,16 +20,19 @@ from django.utils.html import format_html
 
 from provisioning.engines import ENGINES, get_engine
 from stores import constants as c
-from stores import fleet, services
+from stores import domains, fleet, services
 from stores.clientip import client_ip
 from stores.models import (
+    ApiToken,
     AuditEntry,
     CommandRecord,
+    Domain,
     FleetUpgrade,
     Orphan,
     Quota,
     Store,
 )
+from stores.permissions import OPERATOR_PERMISSIONS, is_operator, is_store_id
 
 admin.site.site_header = "storeplatform admin"
 admin.site.site_title = "storeplatform admin"
@@ -42,8 +45,18 @@ def _actor(request) -> services.Actor:
     return services.Actor(request.user, ip=client_ip(request), via="admin")
 
 
+# The store page's buttons and the admin actions, by the API action whose
+# operator permission they need.
+OPERATIONS = ["retry", "upgrade", "rollback", "force_fail", "destroy"]
+
+
+def may(request, operation: str) -> bool:
+    return is_operator(request.user, OPERATOR_PERMISSIONS[operation])
+
+
 def may_operate(request) -> bool:
-    return request.user.has_perm("stores.change_store")
+    """Any operation at all: whether the store page shows its buttons."""
+    return any(may(request, operation) for operation in OPERATIONS)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -106,8 +119,26 @@ class StoreAdmin(ReadOnlyAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a store is deleted by the platform (cluster first), not as a row
 
-    def has_operate_permission(self, request):
-        return may_operate(request)
+    def get_object(self, request, object_id, from_field=None):
+        if not is_store_id(object_id):
+            return None  # admin then says the store does not exist
+        return super().get_object(request, object_id, from_field)
+
+    # The same permissions the API asks of operators (stores.permissions).
+    def has_platform_delete_permission(self, request):
+        return may(request, "destroy")
+
+    def has_retry_permission(self, request):
+        return may(request, "retry")
+
+    def has_upgrade_permission(self, request):
+        return may(request, "upgrade")
+
+    def has_rollback_permission(self, request):
+        return may(request, "rollback")
+
+    def has_force_fail_permission(self, request):
+        return may(request, "force_fail")
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -136,13 +167,14 @@ class StoreAdmin(ReadOnlyAdmin):
                 "events_total": store.events.count() if len(events) == TIMELINE_LIMIT else
                 len(events),
                 "may_operate": may_operate(request),
-                "buttons": self._buttons(store),
+                "buttons": self._buttons(request, store),
             }
         return super().change_view(request, object_id, form_url,
                                    {**extra, **(extra_context or {})})
 
-    def _buttons(self, store: Store) -> list[dict]:
-        """The operations the store's state allows, as the services see it."""
+    def _buttons(self, request, store: Store) -> list[dict]:
+        """The operations the store's state allows, as the services see it,
+        and the operator's permissions."""
         buttons = []
         if store.status in c.RETRYABLE_STATES:
             operation = store.operation or c.OP_PROVISION
@@ -160,17 +192,23 @@ class StoreAdmin(ReadOnlyAdmin):
             buttons.append({"action": "force_fail", "label": "Force-fail"})
         if store.status in c.DELETABLE_STATES:
             buttons.append({"action": "delete", "label": "Delete store…", "danger": True})
-        return buttons
+        return [b for b in buttons if may(request, BUTTON_OPERATIONS[b["action"]])]
 
     def operate_view(self, request, object_id):
         """POST an operation from the store page's buttons; a deletion asks first."""
+        if not is_store_id(object_id):
+            raise Http404
         store = get_object_or_404(Store, pk=object_id)
         change_url = reverse("admin:stores_store_change", args=[store.pk])
-        if not may_operate(request):
-            self.message_user(request, "You may view stores, not operate them.",
+        action = request.POST.get("action") or request.GET.get("action", "")
+        if action not in BUTTON_OPERATIONS:
+            self.message_user(request, f"Unknown operation {action!r}.", messages.ERROR)
+            return redirect(change_url)
+        if not may(request, BUTTON_OPERATIONS[action]):
+            permission = OPERATOR_PERMISSIONS[BUTTON_OPERATIONS[action]]
+            self.message_user(request, f"This needs the permission {permission}.",
                               messages.ERROR)
             return redirect(change_url)
-        action = request.POST.get("action") or request.GET.get("action", "")
         if request.method == "GET" and action == "delete":
             return TemplateResponse(request, "admin/stores/store/confirm_delete.html", {
                 **self.admin_site.each_context(request), "store": store, "opts": self.opts,
@@ -188,9 +226,6 @@ class StoreAdmin(ReadOnlyAdmin):
             "delete": (lambda: services.delete_store(actor, store), "Deletion requested."),
             "force_fail": (lambda: services.force_fail(actor, store), "Marked failed."),
         }
-        if action not in operations:
-            self.message_user(request, f"Unknown operation {action!r}.", messages.ERROR)
-            return redirect(change_url)
         run, done = operations[action]
         try:
             result = run()
@@ -220,28 +255,28 @@ class StoreAdmin(ReadOnlyAdmin):
         for line in refused:
             self.message_user(request, line, messages.WARNING)
 
-    @admin.action(description="Retry selected failed stores", permissions=["operate"])
+    @admin.action(description="Retry selected failed stores", permissions=["retry"])
     def retry_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.retry_store(_actor(request), s), "Retried")
 
-    @admin.action(description="Delete selected stores", permissions=["operate"])
+    @admin.action(description="Delete selected stores", permissions=["platform_delete"])
     def delete_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.delete_store(_actor(request), s),
                    "Deleting")
 
-    @admin.action(description="Force-fail selected stuck stores", permissions=["operate"])
+    @admin.action(description="Force-fail selected stuck stores", permissions=["force_fail"])
     def force_fail_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.force_fail(_actor(request), s),
                    "Force-failed")
 
     @admin.action(description="Upgrade selected stores to the current chart",
-                  permissions=["operate"])
+                  permissions=["upgrade"])
     def upgrade_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.upgrade_store(_actor(request), s),
                    "Upgrading")
 
     @admin.action(description="Roll back selected stores to their previous revision",
-                  permissions=["operate"])
+                  permissions=["rollback"])
     def rollback_stores(self, request, queryset):
         def previous(store):
             revision = services.previous_good_revision(store)
@@ -252,7 +287,7 @@ class StoreAdmin(ReadOnlyAdmin):
         self._each(request, queryset, previous, "Rolling back")
 
     @admin.action(description="Fleet-upgrade the engine of the selected stores…",
-                  permissions=["operate"])
+                  permissions=["upgrade"])
     def fleet_upgrade(self, request, queryset):
         """To the fleet upgrade's own page, which says what it will do first."""
         engine = queryset.values_list("engine", flat=True).first() or ""
@@ -274,7 +309,7 @@ class FleetUpgradeAdmin(ReadOnlyAdmin):
     change_form_template = "admin/stores/fleetupgrade/change_form.html"
 
     def has_add_permission(self, request):
-        return may_operate(request)
+        return may(request, "upgrade")
 
     def has_delete_permission(self, request, obj=None):
         # A finished run's row may go; a running one is stopped instead.
@@ -339,20 +374,20 @@ class FleetUpgradeAdmin(ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)
-        extra = {"run": run, "may_operate": may_operate(request)} if run else {}
+        extra = {"run": run, "may_operate": may(request, "upgrade")} if run else {}
         return super().change_view(request, object_id, form_url,
                                    {**extra, **(extra_context or {})})
 
     def progress_view(self, request, run_id):
         run = get_object_or_404(FleetUpgrade, pk=run_id)
         return TemplateResponse(request, "admin/stores/fleetupgrade/_progress.html", {
-            "run": run, "may_operate": may_operate(request)})
+            "run": run, "may_operate": may(request, "upgrade")})
 
     def stop_view(self, request, run_id):
         run = get_object_or_404(FleetUpgrade, pk=run_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not may_operate(request):
+        if not may(request, "upgrade"):
             self.message_user(request, "You may view fleet upgrades, not stop them.",
                               messages.ERROR)
         elif fleet.stop(run, _actor(request)):
@@ -362,6 +397,10 @@ class FleetUpgradeAdmin(ReadOnlyAdmin):
             self.message_user(request, f"The run is {run.status} already.", messages.WARNING)
         return redirect("admin:stores_fleetupgrade_change", run.pk)
 
+
+# Which operator permission each store page button needs.
+BUTTON_OPERATIONS = {"retry": "retry", "upgrade": "upgrade", "rollback": "rollback",
+                     "force_fail": "force_fail", "delete": "destroy"}
 
 # How a fleet run's status looks, in the badge colours of store states.
 FLEET_BADGES = {
@@ -397,6 +436,15 @@ class QuotaAdmin(admin.ModelAdmin):
         services.audit(_actor(request), "quota", "", user=obj.user.get_username(),
                        max_stores=obj.max_stores)
 
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.audit(_actor(request), "quota_deleted", "", user=obj.user.get_username(),
+                       max_stores=obj.max_stores)
+
+    def delete_queryset(self, request, queryset):
+        for quota in queryset.select_related("user"):
+            self.delete_model(request, quota)
+
 
 @admin.register(CommandRecord)
 class CommandRecordAdmin(ReadOnlyAdmin):
@@ -420,7 +468,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     actions = ["export_csv"]
 
     def has_delete_permission(self, request, obj=None):
-        return False  # the audit log is append-only
+        return False  # append-only, for superusers too (the model refuses as well)
 
     @admin.action(description="Export selected entries as CSV")
     def export_csv(self, request, queryset):
@@ -432,3 +480,66 @@ class AuditEntryAdmin(ReadOnlyAdmin):
             writer.writerow([entry.created_at.isoformat(), entry.actor_name, entry.action,
                              entry.store_id, entry.ip or "", entry.via, entry.details])
         return response
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Operators see who has which tokens and may revoke them (delete);
+    a token cannot be read: only its hash and prefix exist."""
+
+    list_display = ["name", "user", "token_key", "created", "last_used_at", "expiry"]
+    list_select_related = ["user"]
+    search_fields = ["name", "token_key", "user__username"]
+    fields = ["name", "user", "token_key", "created", "last_used_at", "expiry"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # made by their owner, shown once to them
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.audit(_actor(request), "revoke_token", "", user=obj.user.get_username(),
+                       prefix=obj.token_key)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("user"):
+            self.delete_model(request, token)
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    """Custom domains (issue 11). Changes go through stores.domains, like the
+    store page and the API: verify now, remove."""
+
+    list_display = ["hostname", "store", "status", "is_primary", "certificate_state",
+                    "last_checked_at", "last_error"]
+    list_filter = ["status", "is_primary", "certificate_state"]
+    search_fields = ["hostname", "store__id", "store__name", "store__owner__username"]
+    list_select_related = ["store"]
+    readonly_fields = [f.name for f in Domain._meta.fields]
+    actions = ["verify_domains", "remove_domains"]
+
+    def has_add_permission(self, request):
+        return False  # owners add domains, with the checks of stores.domains
+
+    def _each(self, request, queryset, fn, verb):
+        done = 0
+        for domain in queryset.select_related("store"):
+            try:
+                fn(_actor(request), domain)
+                done += 1
+            except services.StoreRequestError as exc:
+                self.message_user(request, f"{domain.hostname}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{verb} {done} domain(s).", messages.SUCCESS)
+
+    @admin.action(description="Verify the DNS of selected domains now")
+    def verify_domains(self, request, queryset):
+        self._each(request, queryset, domains.verify_domain, "Checked")
+
+    @admin.action(description="Remove selected domains")
+    def remove_domains(self, request, queryset):
+        self._each(request, queryset, domains.remove_domain, "Removing")

@@ -57,3 +57,12 @@ def timestamp(value: datetime | None, style: str = "datetime"):
     fallback = utc.strftime("%H:%M:%S UTC" if style == "time" else "%Y-%m-%d %H:%M UTC")
     return format_html('<time datetime="{}" data-format="{}">{}</time>',
                        utc.isoformat(timespec="seconds"), style, fallback)
+@register.simple_tag
+def sends_mail(store) -> bool:
+    """Whether the store sends its mail through the platform's relay
+    (STORE_SMTP_HOST, and a chart that takes it) or only logs it."""
+    from django.conf import settings
+
+    from provisioning.engines import get_engine
+
+    return bool(settings.STORE_SMTP_HOST) and get_engine(store.engine).mail_relay
