@@ -389,6 +389,7 @@ def test_the_setup_script_is_shellcheck_clean():
     scripts = [
         ROOT / "images" / "medusa" / "bin" / "setup.sh",
         ROOT / "scripts" / "setup-medusa-app.sh",
+        ROOT / "scripts" / "base-image-node.sh",
     ]
     proc = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
