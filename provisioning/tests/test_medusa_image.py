@@ -24,7 +24,8 @@ Then: the init container's command (`/app/bin/setup.sh`) migrates, seeds and
 creates the admin; the server's command starts Medusa; a product image is
 uploaded through the Admin API and fetched from its public URL; an order
 placed through the Store API shows up in the Admin API and its confirmation
-arrives at the SMTP server.
+arrives at the SMTP server; a second server without a relay (the chart's
+default) only logs the confirmation.
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ class RunningImage(StoreApi):
     uploads: Path = Path()
     smtp: SmtpSink | None = None
     redis_port: int = 0
+    # In-cluster addresses -> loopback ones, for container_env().
+    replacements: dict[str, str] = field(default_factory=dict)
     setup_output: str = ""
     server_name: str = ""
     server_pid: int = 0
@@ -195,6 +198,39 @@ def run_args(container: dict, run: RunningImage, env: dict[str, str], mounts: di
     return [*args, "--entrypoint", command, run.image, *container.get("args", [])]
 
 
+def start_server(run: RunningImage, api: StoreApi, container: dict, env: dict[str, str],
+                 mounts: dict[str, Path]) -> str:
+    """The chart's server container, detached; returns its name once
+    ``api`` gets an answer from /health."""
+    name = f"medusa-image-test-{uuid.uuid4().hex[:8]}"
+    podman(
+        "run", "--detach", "--name", name, *run_args(container, run, env, mounts),
+        env={**os.environ, **env},
+    )
+
+    def logs() -> str:
+        proc = podman("logs", name, check=False)
+        return proc.stdout + proc.stderr
+
+    def exited() -> str | None:
+        state = podman("inspect", "--format", "{{.State.Running}}", name).stdout
+        return None if state.strip() == "true" else f"the server exited:\n{logs()[-4000:]}"
+
+    try:
+        api.wait_until_healthy(exited)
+    except AssertionError as error:
+        stop_server(name, run.workdir / f"{name}.log")
+        raise AssertionError(f"{error}\n{logs()[-4000:]}") from None
+    return name
+
+
+def stop_server(name: str, log_path: Path) -> None:
+    logs = podman("logs", name, check=False)
+    log_path.write_text(logs.stdout + logs.stderr)
+    podman("stop", "--time", "30", name, check=False, timeout=90)
+    podman("rm", "--force", name, check=False)
+
+
 @pytest.fixture(scope="module")
 def medusa_image(tmp_path_factory) -> Iterator[RunningImage]:
     if not shutil.which("podman"):
@@ -231,6 +267,7 @@ def medusa_image(tmp_path_factory) -> Iterator[RunningImage]:
             uploads=writable_dir(workdir / "uploads"),
             smtp=smtp,
             redis_port=redis.port,
+            replacements=replacements,
             timings=timings,
         )
         tmp = writable_dir(workdir / "tmp")
@@ -247,27 +284,10 @@ def medusa_image(tmp_path_factory) -> Iterator[RunningImage]:
         assert setup.returncode == 0, f"/app/bin/setup.sh failed:\n{run.setup_output[-5000:]}"
 
         server_env = container_env(containers["medusa"], replacements) | {"PORT": str(port)}
-        run.server_name = f"medusa-image-test-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
-        server_mounts = {"/tmp": tmp, "/app/static": run.uploads}
-        podman(
-            "run", "--detach", "--name", run.server_name,
-            *run_args(containers["medusa"], run, server_env, server_mounts),
-            env={**os.environ, **server_env},
+        run.server_name = start_server(
+            run, run, containers["medusa"], server_env, {"/tmp": tmp, "/app/static": run.uploads}
         )
-
-        def exited() -> str | None:
-            state = podman("inspect", "--format", "{{.State.Running}}", run.server_name).stdout
-            if state.strip() == "true":
-                return None
-            logs = podman("logs", run.server_name, check=False)
-            return f"the server container exited:\n{(logs.stdout + logs.stderr)[-4000:]}"
-
-        try:
-            run.wait_until_healthy(exited)
-        except AssertionError as error:
-            logs = podman("logs", run.server_name, check=False)
-            raise AssertionError(f"{error}\n{(logs.stdout + logs.stderr)[-4000:]}") from None
         timings["server start"] = time.monotonic() - started
         run.server_pid = int(
             podman("inspect", "--format", "{{.State.Pid}}", run.server_name).stdout.strip()
@@ -275,10 +295,7 @@ def medusa_image(tmp_path_factory) -> Iterator[RunningImage]:
         yield run
     finally:
         if run is not None and run.server_name:
-            logs = podman("logs", run.server_name, check=False)
-            (workdir / "server.log").write_text(logs.stdout + logs.stderr)
-            podman("stop", "--time", "30", run.server_name, check=False, timeout=90)
-            podman("rm", "--force", run.server_name, check=False)
+            stop_server(run.server_name, workdir / "server.log")
         if run is not None:
             print(f"\nmedusa image timings: { {k: round(v, 1) for k, v in timings.items()} }")
             print(f"medusa image figures: {run.figures}")
@@ -349,3 +366,38 @@ def test_an_order_reaches_the_admin_api_and_its_confirmation_the_relay(medusa_im
     medusa_image.figures["server RSS after an order"] = process_status(
         medusa_image.server_pid
     )["VmRSS"].strip()
+
+
+def test_without_a_relay_the_order_email_is_only_logged(medusa_image, tmp_path):
+    """The chart's default (smtp.host ""): Medusa's local provider logs the
+    confirmation and nothing is sent."""
+    containers = rendered_containers({}, tmp_path)
+    assert not [e for e in containers["medusa"]["env"] if e["name"].startswith("SMTP_")]
+    port = devservices.free_port()
+    # Its own Redis database, so that this server, not the one with the
+    # relay, handles the order's event.
+    replacements = medusa_image.replacements | {
+        f"{RELEASE}-redis:6379": f"127.0.0.1:{medusa_image.redis_port}/1"
+    }
+    env = container_env(containers["medusa"], replacements) | {"PORT": str(port)}
+    api = StoreApi(base_url=f"http://127.0.0.1:{port}", host=medusa_image.host)
+    mounts = {"/tmp": writable_dir(tmp_path / "tmp"), "/app/static": writable_dir(tmp_path / "up")}
+    name = start_server(medusa_image, api, containers["medusa"], env, mounts)
+    try:
+        order = api.place_order("no-relay@example.com")
+        expected = (
+            "Attempting to send a notification to: 'no-relay@example.com' on the channel: "
+            "'email' with template: 'order-placed'"
+        )
+        deadline = time.monotonic() + 90
+        while True:
+            proc = podman("logs", name)
+            logs = proc.stdout + proc.stderr
+            if expected in logs or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        line = next((line for line in logs.splitlines() if expected in line), logs[-3000:])
+        assert expected in line and order["id"] in line, line
+        assert not [m for m in medusa_image.smtp.messages if "no-relay@example.com" in m.recipients]
+    finally:
+        stop_server(name, medusa_image.workdir / "server-without-relay.log")
