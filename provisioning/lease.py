@@ -1,10 +1,14 @@
 """Mutual exclusion that survives worker crashes.
 
-*Store lease*: a worker owns a store's operation while its lease (a row in
-the database: owner + expiry) is fresh. It renews the lease while helm runs;
-a worker that dies stops renewing and the lease expires, so the reconciler
-or another worker can take over. Every write a worker makes is conditional on
-still holding the lease.
+*Store lease*: a worker owns a store's operation while its lease (two
+columns of the store row: owner + expiry) is fresh. It renews the lease while
+helm runs; a worker that dies stops renewing and the lease expires, so the
+reconciler or another worker can take over. The write that ends an
+operation is conditional on still holding the lease
+(``stores.transitions.transition(owner=...)``), and the heartbeat's renewal
+fails once the lease is gone, which stops the worker (``LeaseLost``). Events
+and steps a worker records along the way are appended, not conditional: a
+worker that lost its lease stops at its next heartbeat.
 
 *Helm slots*: a global cap on helm processes running at once across all
 workers (STORE_MAX_CONCURRENT_HELM), a counting semaphore in Redis whose
@@ -99,8 +103,3 @@ def helm_slot(tick=None, hold_seconds: int = 3600):
     finally:
         conn.zrem(SLOTS_KEY, token)
 
-
-def slots_in_use() -> int:
-    conn = redis_client()
-    conn.zremrangebyscore(SLOTS_KEY, "-inf", time.time())
-    return conn.zcard(SLOTS_KEY)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -21,15 +23,27 @@ _services = []
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     # Runs before pytest-django imports the settings, which read these.
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
         _start_services()
+    elif os.environ.get("REDIS_URL", "").startswith("redis://"):
+        # pytest-xdist workers share the Redis server: each gets a database
+        # of its own (gw0 -> 1, gw1 -> 2...), so rate-limit counters, helm
+        # slots and broker queues of one worker's tests never meet another's.
+        url = urlsplit(os.environ["REDIS_URL"])
+        db = int(worker.removeprefix("gw")) % 15 + 1
+        os.environ["REDIS_URL"] = urlunsplit(url._replace(path=f"/{db}"))
     return (yield)
 
 
 def _start_services() -> None:
     from storeplatform import devservices
 
-    workdir = Path(os.environ.get("TEST_SERVICES_DIR") or tempfile.mkdtemp(prefix="sp-test-"))
+    given = os.environ.get("TEST_SERVICES_DIR")
+    workdir = Path(given or tempfile.mkdtemp(prefix="sp-test-"))
+    if not given:
+        # Data directories and logs of this run only (40-55 MB): gone with it.
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     os.environ.setdefault("STOREPLATFORM_TEST_DIR", str(workdir))
     # Live-server threads and worker processes must not keep connections
     # open past a test, or the test database cannot be dropped.

@@ -1,17 +1,19 @@
 """``/metrics`` in Prometheus format.
 
-Store gauges (by engine and state, stuck past deadline, queue depth) are read
-from the database and Redis at scrape time, so every web replica reports the
+Store gauges (by engine and state, stuck past deadline) and the Celery queue
+depths are read from the database and the broker at scrape time, so every web replica reports the
 same truth. Histograms and counters (helm durations, operation durations,
 failures) come from the worker processes through prometheus-client's
 multiprocess directory (PROMETHEUS_MULTIPROC_DIR) when it is set, else from
 this process.
 
 Protected by ``Authorization: Bearer <METRICS_TOKEN>`` when METRICS_TOKEN is
-set; otherwise open (then fence it with a NetworkPolicy).
+set. Without a token it is open only where METRICS_PUBLIC is true (the
+default with DEBUG on); in production it then refuses, saying why.
 """
 
 import hmac
+import logging
 import os
 
 from django.conf import settings
@@ -24,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from stores import constants as c
 from stores.models import Store
 
+log = logging.getLogger(__name__)
 
 class StoreCollector:
     def collect(self):
@@ -50,16 +53,31 @@ class StoreCollector:
         yield stuck
 
         depth = GaugeMetricFamily(
-            "storeplatform_celery_queue_depth", "Tasks waiting in the Celery queue.",
+            "storeplatform_celery_queue_depth", "Tasks waiting in each Celery queue.",
             labels=["queue"],
         )
-        try:
-            from provisioning.lease import redis_client
-
-            depth.add_metric(["celery"], redis_client().llen("celery"))
-        except Exception:
-            pass
+        for queue, count in queue_depths().items():
+            depth.add_metric([queue], count)
         yield depth
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting in each queue Celery consumes, asked of the broker
+    Celery is configured with (CELERY_BROKER_URL), through kombu, so it holds
+    for any transport and any queue names. A broker that does not answer
+    gives no samples (and a warning in the log), not a false zero."""
+    from storeplatform.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            channel = conn.default_channel
+            return {
+                name: queue(channel).queue_declare().message_count
+                for name, queue in app.amqp.queues.items()
+            }
+    except Exception as exc:  # kombu raises the transport's own errors
+        log.warning("metrics: could not read the Celery queue depths from the broker: %s", exc)
+        return {}
 
 
 STORE_REGISTRY = CollectorRegistry()
@@ -79,6 +97,10 @@ def _process_registry() -> CollectorRegistry:
 
 def metrics(request):
     token = settings.METRICS_TOKEN
+    if not token and not settings.METRICS_PUBLIC:
+        return HttpResponse("metrics are off: set METRICS_TOKEN (or METRICS_PUBLIC=true where "
+                            "/metrics is fenced by the network)\n", status=403,
+                            content_type="text/plain")
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):

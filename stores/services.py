@@ -9,19 +9,18 @@ down loses nothing, the reconciler publishes it later.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from provisioning import helm, tasks
+from provisioning import tasks
 from provisioning.engines import ENGINES, EngineUnavailable, get_engine
 from stores import constants as c
-from stores.models import AuditEntry, Quota, Store, StoreEvent
+from stores import transitions
+from stores.models import AuditEntry, Quota, Revision, Store, StoreEvent
 from stores.naming import InvalidName, host_for, unique_slug, validate_name
-from stores.transitions import transition
 
 
 class StoreRequestError(Exception):
@@ -101,7 +100,7 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
                 store = Store.objects.create(
                     owner=actor.user, name=name, slug=slug, host=host_for(slug), engine=engine,
                     operation=c.OP_PROVISION, created_at=now,
-                    deadline_at=_deadline(c.OP_PROVISION),
+                    deadline_at=tasks.deadline_for(c.OP_PROVISION),
                 )
         except IntegrityError as exc:
             # Another user's store took the slug between our check and insert.
@@ -124,21 +123,14 @@ def _clean_name(name: object) -> str:
         raise StoreRequestError(str(exc), field="name") from exc
 
 
-def _deadline(operation: str):
-    """When a requested operation must have finished, pickup delays included.
-    A worker that picks it up starts a fresh budget (provisioning.tasks)."""
-    seconds = settings.STORE_DELETE_TIMEOUT if operation == c.OP_DELETE else (
-        settings.STORE_PROVISION_TIMEOUT)
-    return timezone.now() + timedelta(seconds=seconds + 600)
-
-
-def _request(actor: Actor, store: Store, to: str, operation: str, action: str,
+def _request(actor: Actor, store: Store, operation: str, action: str,
              expect, message: str, **fields) -> Store:
     """Persist a request (state + event + audit), dispatch after commit."""
     with transaction.atomic():
-        if not transition(store.id, to, expect=expect, actor=actor.label, message=message,
-                          operation=operation, deadline_at=_deadline(operation),
-                          started_at=None, **fields):
+        if not transitions.request_operation(
+            store.id, operation, expect=expect, actor=actor.label, message=message,
+            deadline=tasks.deadline_for(operation), **fields,
+        ):
             store.refresh_from_db()
             raise StoreRequestError(
                 f"The store is {store.status} now, so it cannot be {action}.", status=409
@@ -149,12 +141,6 @@ def _request(actor: Actor, store: Store, to: str, operation: str, action: str,
     return store
 
 
-RETRY_TARGETS = {
-    c.OP_PROVISION: c.REQUESTED, c.OP_DELETE: c.DELETING, c.OP_UPGRADE: c.UPGRADING,
-    c.OP_ROLLBACK: c.ROLLING_BACK,
-}
-
-
 def retry_store(actor: Actor, store: Store) -> Store:
     """Start again what failed: the provisioning, deletion, upgrade or rollback."""
     if store.status not in c.RETRYABLE_STATES:
@@ -162,7 +148,7 @@ def retry_store(actor: Actor, store: Store) -> Store:
             f"Only failed stores can be retried; this one is {store.status}.", status=409
         )
     operation = store.operation or c.OP_PROVISION
-    return _request(actor, store, RETRY_TARGETS[operation], operation, "retried",
+    return _request(actor, store, operation, "retried",
                     expect={c.FAILED}, message=f"{operation.capitalize()} retried.")
 
 
@@ -172,7 +158,7 @@ def delete_store(actor: Actor, store: Store) -> Store:
         return store  # already under way: deleting twice is the same request
     if store.status not in c.DELETABLE_STATES:
         raise StoreRequestError(f"The store is already {store.status}.", status=409)
-    return _request(actor, store, c.DELETING, c.OP_DELETE, "deleted",
+    return _request(actor, store, c.OP_DELETE, "deleted",
                     expect=c.DELETABLE_STATES, message="Deletion requested.")
 
 
@@ -185,7 +171,7 @@ def upgrade_store(actor: Actor, store: Store) -> Store:
     if store.helm_revision is None:
         raise StoreRequestError("The store was never installed; retry it instead.", status=409)
     version = get_engine(store.engine).chart_version
-    return _request(actor, store, c.UPGRADING, c.OP_UPGRADE, "upgraded",
+    return _request(actor, store, c.OP_UPGRADE, "upgraded",
                     expect=c.UPGRADABLE_STATES,
                     message=f"Upgrade to chart {version} requested.")
 
@@ -196,7 +182,7 @@ def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
         raise StoreRequestError(
             f"Only ready, degraded or failed stores can be rolled back; this one is "
             f"{store.status}.", status=409)
-    known = {r["revision"]: r for r in store_revisions(store)}
+    known = set(store.revisions.values_list("number", flat=True))
     if revision not in known:
         raise StoreRequestError(
             f"Revision {revision} does not exist; the store has revisions "
@@ -204,25 +190,39 @@ def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
     if revision == store.helm_revision and store.status != c.FAILED:
         raise StoreRequestError(f"Revision {revision} is the one running now.",
                                 field="revision", status=409)
-    return _request(actor, store, c.ROLLING_BACK, c.OP_ROLLBACK, "rolled_back",
+    return _request(actor, store, c.OP_ROLLBACK, "rolled_back",
                     expect=c.UPGRADABLE_STATES, message=f"Rollback to revision {revision} "
                     "requested.", target_revision=revision)
 
 
-def store_revisions(store: Store) -> list[dict]:
-    """The release's revision history, newest first (``helm history``)."""
-    rows = helm.Helm(store.id).history(store.release, store.namespace)
-    return sorted(rows, key=lambda r: r["revision"], reverse=True)
+def change_store_url(actor: Actor, store: Store) -> Store:
+    """Serve the store's custom domains as its rows say and move it to its
+    primary domain: the change_url operation (provisioning/domains.py). The
+    domain functions (stores/domains.py) call this after changing rows."""
+    if store.status not in c.RUNNING_STATES:
+        raise StoreRequestError(
+            f"Only ready or degraded stores can change their address; this one is "
+            f"{store.status}.", status=409)
+    return _request(actor, store, c.OP_CHANGE_URL, "change_url", expect=c.RUNNING_STATES,
+                    message="Address change requested.")
+
+
+def previous_good_revision(store: Store) -> Revision | None:
+    """The newest revision before the running one that was deployed once."""
+    return store.revisions.filter(
+        number__lt=store.helm_revision or 0, status__in=["deployed", "superseded"]
+    ).first()
 
 
 def force_fail(actor: Actor, store: Store, message: str = "") -> bool:
     """Operator action for a store stuck in a busy state."""
     with transaction.atomic():
-        done = transition(
+        # Ending the operation takes the lease away: a worker still on it
+        # stops at its next heartbeat and cannot overwrite this.
+        done = transitions.transition(
             store.id, c.FAILED, expect=c.BUSY_STATES, actor=actor.label,
             reason=c.REASON_FORCE_FAILED,
             message=message or f"Marked failed by {actor.name}.",
-            lease_owner="", lease_expires_at=None, deadline_at=None, started_at=None,
         )
         if done:
             audit(actor, "force_fail", store.id)

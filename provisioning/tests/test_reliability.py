@@ -70,7 +70,7 @@ def test_a_live_lease_keeps_the_reconciler_away(api, settings):
 def test_a_second_delivery_of_the_same_task_does_nothing(api, cluster, eager):
     with eager():
         store_id = create(api)
-    assert tasks.provision_store.apply(args=[store_id]).get() == "nothing to do"
+    assert tasks.provision_store.apply(args=[store_id]).get() == "skipped"
     assert CommandRecord.objects.filter(store_id=store_id, argv__contains=["upgrade"]).count() == 1
 
 
@@ -86,6 +86,53 @@ def test_deleting_a_provisioning_store_wins(api, cluster, worker, wait_for, tran
     assert cluster.managed_namespaces() == []
     upgrade = CommandRecord.objects.get(store_id=store_id, argv__contains=["upgrade"])
     assert upgrade.stderr == "stopped by the platform"  # SIGTERM, then the delete ran
+
+
+@pytest.fixture
+def failures_refused_by_the_database(transactional_db):
+    """PostgreSQL refuses to record a store failure unless it is the
+    platform's last line (reason internal_error): the database failing while
+    a failure is recorded, as a real constraint violation."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE stores_storeevent ADD CONSTRAINT test_refuse_failures "
+                       "CHECK (status_to <> 'failed' OR reason = 'internal_error')")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE stores_storeevent DROP CONSTRAINT test_refuse_failures")
+
+
+def test_a_crash_that_escapes_the_operation_still_fails_the_store(
+    api, cluster, failures_refused_by_the_database
+):
+    cluster.helm_faults({"command": "upgrade", "action": "fail", "stderr": "boom"})
+    store_id = create(api)
+    result = tasks.provision_store.apply(args=[store_id])
+    assert result.failed()  # recording helm's failure raised: it escaped the operation
+    store = Store.objects.get(pk=store_id)
+    assert (store.status, store.status_reason) == (c.FAILED, c.REASON_INTERNAL)
+    assert store.status_message == "The operation crashed: IntegrityError"
+    assert (store.lease_owner, store.started_at, store.deadline_at) == ("", None, None)
+    assert statuses(store_id) == [c.REQUESTED, c.PROVISIONING, c.FAILED]
+
+
+def test_a_worker_that_lost_its_lease_cannot_overwrite_an_operators_decision(
+    api, cluster, start_celery, wait_for, staff, transactional_db
+):
+    cluster.helm_faults({"command": "upgrade", "action": "sleep", "seconds": 3, "times": 1})
+    worker = start_celery("worker")
+    store_id = create(api)
+    wait_for(lambda: cluster.helm_faults_left()[0]["times"] == 0, timeout=60,
+             message=worker.log()[-2000:])
+    from stores import services
+
+    assert services.force_fail(services.Actor(staff, via="admin"), Store.objects.get(pk=store_id))
+    # The worker's next heartbeat finds its lease gone and it stops there,
+    # writing nothing more about the store.
+    wait_for(lambda: "'lease lost'" in worker.log(), timeout=60, message=worker.log()[-2000:])
+    store = Store.objects.get(pk=store_id)
+    assert (store.status, store.status_reason) == (c.FAILED, c.REASON_FORCE_FAILED)
+    assert statuses(store_id) == [c.REQUESTED, c.PROVISIONING, c.FAILED]
+    assert not store.events.filter(message__contains="LeaseLost").exists()
 
 
 # -- real processes dying ----------------------------------------------------------
@@ -151,6 +198,36 @@ def test_a_create_while_redis_is_down_is_carried_out_when_it_returns(
         redis.restart()
     wait_for(lambda: status_of(store_id) == c.READY, timeout=90,
              message=f"beat log:\n{beat.log()[-2000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_worker_survives_a_redis_restart_and_finishes_its_store(
+    api, cluster, start_celery, wait_for
+):
+    redis = pytest_plugin.service("redis")
+    if redis is None:
+        pytest.skip("REDIS_URL was given from outside; this test restarts its own Redis")
+    cluster.helm_faults({"command": "upgrade", "action": "sleep", "seconds": 6, "times": 1})
+    worker = start_celery("worker")
+    store_id = create(api)
+    wait_for(lambda: cluster.helm_faults_left()[0]["times"] == 0, timeout=60,
+             message=worker.log()[-2000:])  # helm is running: the worker is busy
+    pid = worker.pid
+    redis.stop()
+    try:
+        wait_for(lambda: "Connection to broker lost" in worker.log(), timeout=30,
+                 message=worker.log()[-3000:])
+    finally:
+        redis.restart()
+    wait_for(lambda: status_of(store_id) in (c.READY, c.FAILED), timeout=90,
+             message=worker.log()[-3000:])
+    assert status_of(store_id) == c.READY
+    assert worker.alive() and worker.pid == pid, worker.log()[-3000:]
+    assert "AttributeError" not in worker.log()
+    # The worker consumes again after the restart: a second store goes through.
+    second = create(api, "Second Shop")
+    wait_for(lambda: status_of(second) == c.READY, timeout=60, message=worker.log()[-3000:])
 
 
 @pytest.mark.slow

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from provisioning import fleet
 from stores import constants as c
-from stores.models import AuditEntry, FleetUpgrade, Store, StoreCredentials
+from stores import fleet
+from stores.models import AuditEntry, CommandRecord, FleetUpgrade, Store, StoreCredentials
 from stores.services import Actor
 
 pytestmark = pytest.mark.django_db
@@ -95,12 +95,30 @@ def test_a_rollback_to_a_revision_that_does_not_exist_is_refused(api, eager, clu
     assert response.status_code == 400
 
 
-def test_revisions_when_the_cluster_is_away_are_a_clear_503(api, eager, cluster):
+def test_revisions_are_read_from_what_the_platform_recorded_not_from_helm(
+    api, client, user, eager, cluster
+):
     store = create(api, eager)
-    cluster.fake.pause()
+    cluster.fake.pause()  # no cluster, and no helm run on a page view
+    commands = CommandRecord.objects.filter(store=store).count()
     response = api.get(f"/api/stores/{store.id}/revisions/")
-    assert response.status_code == 503
-    assert "kubernetes cluster unreachable" in response.json()["detail"]
+    assert response.status_code == 200
+    assert [(r["revision"], r["status"]) for r in response.json()] == [(1, "deployed")]
+    client.force_login(user)
+    assert 'data-revision="1"' in client.get(f"/stores/{store.id}/revisions/").content.decode()
+    assert CommandRecord.objects.filter(store=store).count() == commands
+
+
+def test_a_failed_upgrade_is_in_the_recorded_history(api, eager, cluster, new_chart):
+    store = create(api, eager)
+    new_chart("0.2.0")
+    cluster.helm_faults({"command": "upgrade", "action": "fail", "stderr": "boom"})
+    with eager():
+        api.post(f"/api/stores/{store.id}/upgrade/")
+    revisions = api.get(f"/api/stores/{store.id}/revisions/").json()
+    assert [(r["revision"], r["status"], r["chart"]) for r in revisions] == [
+        (2, "failed", "woocommerce-0.2.0"), (1, "deployed", "woocommerce-0.1.0")]
+    assert revisions[0]["updated"].endswith("Z")
 
 
 def test_a_failed_upgrade_can_be_retried_or_rolled_back(api, eager, cluster, new_chart):
@@ -143,7 +161,7 @@ def test_a_fleet_upgrade_goes_canary_first_then_in_batches(api, eager, cluster, 
     stores = [create(api, eager, f"Fleet {n}") for n in range(5)]
     new_chart("0.2.0")
     actor = Actor(None, via="cli")
-    run = fleet.start("woocommerce", batch_size=2, canary=1, actor=actor)
+    run = fleet.start("woocommerce", actor, batch_size=2, canary=1)
     assert run.total == 5
     batches = []
     with eager():
@@ -181,6 +199,59 @@ def test_a_fleet_upgrade_stops_at_the_first_failure_and_resumes(api, eager, clus
                      "--timeout", "60")
     assert "2 woocommerce store(s) to move to chart 0.2.0" not in capsys.readouterr().out
     assert set(Store.objects.values_list("chart_version", flat=True)) == {"0.2.0"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_carries_a_fleet_upgrade_on_after_its_starter_is_gone(api, eager, cluster,
+                                                                   new_chart, settings):
+    settings.STORE_MAX_PER_USER = 10
+    stores = [create(api, eager, f"Fleet {n}") for n in range(3)]
+    new_chart("0.2.0")
+    run = fleet.start("woocommerce", Actor(None, via="cli"), batch_size=2)
+    # Nobody calls advance() for this run: only the periodic task does.
+    with eager():
+        for _ in range(10):
+            if fleet.advance_running() == 0:
+                break
+    run.refresh_from_db()
+    assert run.status == FleetUpgrade.DONE
+    assert sorted(run.upgraded) == sorted(s.id for s in stores)
+    assert AuditEntry.objects.filter(action="fleet_upgrade", details__run=run.pk).exists()
+    assert AuditEntry.objects.filter(action="upgraded", via="fleet").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_starts_a_fleet_upgrade_that_beat_finishes(client, staff, api, eager,
+                                                             cluster, new_chart, settings):
+    settings.STORE_MAX_PER_USER = 10
+    stores = [create(api, eager, f"Fleet {n}") for n in range(2)]
+    new_chart("0.2.0")
+    client.force_login(staff)
+    with eager():
+        response = client.post("/admin/stores/store/", {
+            "action": "fleet_upgrade", "_selected_action": [stores[0].id]}, follow=True)
+        assert "Fleet upgrade of 2 woocommerce store(s) to chart 0.2.0 started" in (
+            response.content.decode())
+        while fleet.advance_running():
+            pass
+    run = FleetUpgrade.objects.get()
+    assert (run.status, run.created_by) == (FleetUpgrade.DONE, staff)
+    assert set(Store.objects.values_list("chart_version", flat=True)) == {"0.2.0"}
+
+
+def test_a_stopped_fleet_upgrade_starts_no_more_batches(api, eager, cluster, new_chart,
+                                                        settings):
+    settings.STORE_MAX_PER_USER = 10
+    stores = [create(api, eager, f"Fleet {n}") for n in range(3)]
+    new_chart("0.2.0")
+    actor = Actor(None, via="cli")
+    run = fleet.start("woocommerce", actor, batch_size=2)
+    assert fleet.stop(run, actor)
+    assert fleet.advance_running() == 0
+    run.refresh_from_db()
+    assert run.status == FleetUpgrade.STOPPED
+    assert [s.chart_version for s in Store.objects.filter(pk__in=[s.id for s in stores])] == [
+        "0.1.0"] * 3
 
 
 def test_the_fleet_dry_run_changes_nothing(api, eager, cluster, new_chart, capsys):

@@ -2,7 +2,7 @@
 
 It is a real process with helm's command line, exit codes, error wording and
 ``-o json`` shapes (checked against real helm 4's ``--dry-run=client -o json``
-in test_fake_helm.py). What a cluster would do is done against the fake API
+in provisioning/tests/test_helm_driver.py). What a cluster would do is done against the fake API
 server named by KUBECONFIG:
 
 - charts are rendered by the REAL helm binary (``FAKE_HELM_REAL_BIN``), so a
@@ -85,6 +85,7 @@ RESOURCES = {
     "PodDisruptionBudget": "apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "Role": "apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
     "RoleBinding": "apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+    "Middleware": "apis/traefik.io/v1alpha1/namespaces/{ns}/middlewares",
 }
 
 
@@ -415,6 +416,18 @@ def cmd_upgrade(positional: list[str], flags: dict) -> int:
         "apply_method": "ssa",
     }
     kube.save_release(release)
+
+    def fail(message: str) -> None:
+        release["info"].update(status="failed", description=f'Release "{name}" failed: {message}')
+        kube.save_release(release)
+        raise HelmExit(f"{verb} FAILED: {message}")
+
+    def on_term(signum, frame):
+        fail("context canceled")
+
+    # From here on a SIGTERM marks the release failed, as helm does when its
+    # context is canceled; a SIGKILL leaves it pending.
+    signal.signal(signal.SIGTERM, on_term)
     fault = take_fault("upgrade", name)
     if fault and fault.get("action") == "pending":
         os.kill(os.getpid(), signal.SIGKILL)  # as if the process was killed mid-install
@@ -426,15 +439,6 @@ def cmd_upgrade(positional: list[str], flags: dict) -> int:
             namespace, [d for d in old if d and (d["kind"], d["metadata"]["name"]) not in new_keys]
         )
 
-    def fail(message: str) -> None:
-        release["info"].update(status="failed", description=f'Release "{name}" failed: {message}')
-        kube.save_release(release)
-        raise HelmExit(f"{verb} FAILED: {message}")
-
-    def on_term(signum, frame):
-        fail("context canceled")
-
-    signal.signal(signal.SIGTERM, on_term)
     wait(fault, flags, kube, namespace, fail)
     release["info"].update(
         status="deployed", description="Install complete" if installing else "Upgrade complete"
@@ -604,6 +608,11 @@ def cmd_list(positional: list[str], flags: dict) -> int:
     return 0
 
 
+def cancelled(signum, frame) -> None:
+    """SIGTERM: helm cancels its context and exits with the error."""
+    raise HelmExit("context canceled")
+
+
 COMMANDS = {
     "upgrade": cmd_upgrade,
     "uninstall": cmd_uninstall,
@@ -623,6 +632,7 @@ def main(argv: list[str]) -> int:
         return proc.returncode
     command, rest = argv[0], argv[1:]
     positional, flags = parse(rest)
+    signal.signal(signal.SIGTERM, cancelled)
     log_path = os.environ.get("FAKE_HELM_LOG")
     started = time.time()
     code = 1

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 RUN_DIR = settings.BASE_DIR / ".run"
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, port: int, concurrency: int, **options):
+        self._check_port(port)
         RUN_DIR.mkdir(exist_ok=True)
         env = dict(os.environ)
         services = []
@@ -104,6 +106,20 @@ class Command(BaseCommand):
             for service in services:
                 service.stop()
         sys.exit(exit_code)
+
+    def _check_port(self, port: int) -> None:
+        """Refuse a taken port before starting anything, saying how to pick
+        another (the web server would otherwise die after the banner)."""
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise CommandError(
+                    f"Port {port} on 127.0.0.1 is taken ({exc.strerror}): another program "
+                    "(perhaps another storeplatform) listens there. Choose another port: "
+                    f"scripts/dev.sh --port {port + 1}  or  PORT={port + 1} scripts/dev.sh"
+                ) from exc
 
     def _admin_user(self) -> None:
         """Create the first operator account once and say how to sign in."""

@@ -11,8 +11,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from provisioning import fleet
 from provisioning.engines import ENGINES
+from stores import fleet
 from stores.models import FleetUpgrade
 from stores.services import Actor
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {store_id}  {version or '?'} -> {target}")
             return
         actor = Actor(None, via="cli")
-        run = fleet.start(engine, batch_size=batch_size, canary=canary, actor=actor)
+        run = fleet.start(engine, actor, batch_size=batch_size, canary=canary)
         deadline = time.monotonic() + timeout
         with tqdm(total=run.total, unit="store", desc=f"{engine} -> {target}",
                   disable=run.total == 0) as bar:
@@ -49,8 +49,8 @@ class Command(BaseCommand):
                 if run.status != FleetUpgrade.RUNNING:
                     break
                 if time.monotonic() > deadline:
-                    raise CommandError(f"Gave up waiting after {timeout:.0f}s; run {run.pk} "
-                                       "goes on in the workers, re-run to resume.")
+                    raise CommandError(f"Stopped watching after {timeout:.0f}s; run {run.pk} "
+                                       "goes on (beat advances it every reconcile period).")
                 time.sleep(poll)
         self._report(run)
         if run.status == FleetUpgrade.STOPPED:

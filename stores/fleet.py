@@ -3,22 +3,29 @@ current chart version, canary first, then in batches, stopping at the first
 failure.
 
 A run is a row (``FleetUpgrade``) advanced one step at a time by
-``advance()``: start the next batch, or check on the one in flight. The
-management command calls it in a loop with a progress bar; the admin action
-lets a Celery task call it every few seconds. Either way the run survives a
-restart, and starting a new run resumes where an earlier one stopped,
-because stores already on the target version are not picked again.
+``advance()``: start the next batch, or check on the one in flight. Beat
+advances every running run each reconcile period (``advance_running``), so
+a run started from the admin or by ``manage.py upgrade_fleet`` goes on after
+the page or the command is gone; the command also advances it in its own
+loop to show a progress bar. Either way the run survives a restart, and
+starting a new run resumes where an earlier one stopped, because stores
+already on the target version are not picked again.
+
+Fleet upgrades are a service (they request upgrades like a person does,
+with the same rules and audit), so they live here, above provisioning.
 """
 
 from __future__ import annotations
 
 import logging
 
+from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
 from provisioning.engines import get_engine
 from stores import constants as c
+from stores import services
 from stores.models import FleetUpgrade, Store
 
 log = logging.getLogger(__name__)
@@ -33,20 +40,44 @@ def pending(engine: str, target: str):
     )
 
 
-def start(engine: str, *, batch_size: int = 5, canary: int = 1, actor=None) -> FleetUpgrade:
+def start(engine: str, actor: services.Actor, *, batch_size: int = 5,
+          canary: int = 1) -> FleetUpgrade:
     target = get_engine(engine).chart_version
     todo = list(pending(engine, target).values_list("id", flat=True))
-    return FleetUpgrade.objects.create(
+    run = FleetUpgrade.objects.create(
         engine=engine, target_version=target, batch_size=max(1, batch_size),
-        canary=max(1, canary), total=len(todo), remaining=todo,
-        created_by=getattr(actor, "user", None),
+        canary=max(1, canary), total=len(todo), remaining=todo, created_by=actor.user,
     )
+    services.audit(actor, "fleet_upgrade", "", engine=engine, target=target, stores=run.total,
+                   run=run.pk)
+    return run
 
 
-def advance(run: FleetUpgrade, actor) -> FleetUpgrade:
+def stop(run: FleetUpgrade, actor: services.Actor) -> bool:
+    """Stop a running run: batches in flight finish, no new ones start."""
+    stopped = FleetUpgrade.objects.filter(pk=run.pk, status=FleetUpgrade.RUNNING).update(
+        status=FleetUpgrade.STOPPED, finished_at=timezone.now())
+    if stopped:
+        services.audit(actor, "fleet_upgrade_stopped", "", run=run.pk, engine=run.engine)
+    return bool(stopped)
+
+
+@shared_task(ignore_result=True)
+def advance_running() -> int:
+    """Advance every running fleet upgrade by one step (beat, each reconcile
+    period). Returns how many runs are still running."""
+    running = 0
+    for run in FleetUpgrade.objects.filter(status=FleetUpgrade.RUNNING).select_related(
+        "created_by"
+    ):
+        actor = services.Actor(run.created_by, via="fleet")
+        if advance(run, actor).status == FleetUpgrade.RUNNING:
+            running += 1
+    return running
+
+
+def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
     """One step: check the batch in flight, then start the next one."""
-    from stores import services
-
     with transaction.atomic():
         run = FleetUpgrade.objects.select_for_update().get(pk=run.pk)
         if run.status != FleetUpgrade.RUNNING:
