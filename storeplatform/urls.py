@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/", include("stores.api.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("stores.account_urls")),
     path("", include("stores.urls")),
 ]

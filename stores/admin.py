@@ -218,3 +218,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
             writer.writerow([entry.created_at.isoformat(), entry.actor_name, entry.action,
                              entry.store_id, entry.ip or "", entry.via, entry.details])
         return response
+
+
+# Accounts, invitations, webhooks and notification e-mails (issue 16).
+from stores import account_admin  # noqa: E402, F401

@@ -4,9 +4,11 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from stores.api.views import StoreViewSet
+from stores.api.webhooks import WebhookEndpointViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("stores", StoreViewSet, basename="store")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("", include(router.urls)),
