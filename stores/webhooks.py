@@ -107,7 +107,8 @@ def address_problem(address: str) -> str | None:
     if settings.WEBHOOK_TEST_ALLOW_LOOPBACK and any(ip in net for net in LOOPBACK):
         return None
     if isinstance(ip, ipaddress.IPv6Address) and (inner := _embedded_ipv4(ip)) is not None:
-        return address_problem(str(inner))
+        problem = address_problem(str(inner))
+        return f"which stands for {inner}, {problem}" if problem else None
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
@@ -444,9 +445,10 @@ def attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> DeliveryAtt
                 outcome = "gave_up" if outcome == "failed" else outcome
             else:
                 delivery.next_attempt_at = retry_at
-            _count_failure(endpoint, now)
         delivery.save(update_fields=["attempts", "last_status_code", "status", "finished_at",
                                      "next_attempt_at"])
+        if outcome != "delivered":
+            _count_failure(endpoint, now)  # may disable it, cancelling what is pending
     DELIVERIES.labels(outcome).inc()
     log.info("webhook endpoint=%s delivery=%s event=%s attempt=%s %s (%s) in %d ms",
              endpoint.pk, delivery.pk, delivery.event_id, number, outcome,
