@@ -39,6 +39,9 @@ def _refuse(exc: webhooks.WebhookError):
 class WebhookEndpointViewSet(viewsets.ViewSet):
     """Your endpoints only, staff included: a secret is its owner's."""
 
+    queryset = WebhookEndpoint.objects.none()  # for the schema: ids are integers
+    lookup_value_regex = r"\d+"
+
     def _endpoint(self, pk) -> WebhookEndpoint:
         return get_object_or_404(WebhookEndpoint, pk=pk, owner=self.request.user)
 

@@ -115,6 +115,12 @@ env:
         name: {{ .Values.secrets.existingSecret }}
         key: {{ .Values.secrets.metricsTokenKey }}
         optional: true
+  - name: EMAIL_HOST_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ .Values.secrets.existingSecret }}
+        key: {{ .Values.secrets.emailPasswordKey }}
+        optional: true
 {{- if .Values.postgresql.enabled }}
   - name: POSTGRES_PASSWORD
     valueFrom:
