@@ -22,6 +22,7 @@ from stores import account_services, notification_types, ratelimits, webhooks
 from stores import constants as c
 from stores.account_forms import (
     DeleteAccountForm,
+    EmailChangeForm,
     EmailEventsForm,
     EndpointEventsForm,
     EndpointForm,
@@ -118,7 +119,8 @@ def verify(request, uidb64: str, token: str):
 @login_required
 @require_POST
 def resend_verification(request):
-    if not account_services.needs_verification(request.user):
+    pending = Account.objects.filter(user=request.user).exclude(pending_email="").exists()
+    if not pending and not account_services.needs_verification(request.user):
         messages.success(request, "Your address is already verified.")
         return redirect("account:home")
     try:
@@ -127,7 +129,7 @@ def resend_verification(request):
         messages.error(request, exc.message)
         return redirect("account:home")
     if account_services.send_verification(request.user, base_url=_base_url(request)):
-        messages.success(request, f"We sent a new link to {request.user.email}.")
+        messages.success(request, "We sent a new link.")
     else:
         messages.error(request, "The e-mail could not be sent just now; try again in a minute.")
     return redirect("account:home")
@@ -178,6 +180,7 @@ def _account_context(request, **extra) -> dict:
         "account": account,
         "needs_verification": account is not None and not account.is_verified,
         "email_form": EmailEventsForm(initial={"email_events": email_events}),
+        "email_change_form": EmailChangeForm(request.user),
         "endpoint_form": EndpointForm(),
         "endpoints": list(WebhookEndpoint.objects.filter(owner=request.user)),
         "event_types": list(notification_types.REGISTRY.values()),
@@ -189,6 +192,34 @@ def _account_context(request, **extra) -> dict:
 @require_http_methods(["GET"])
 def home(request):
     return render(request, "accounts/account.html", _account_context(request))
+
+
+@login_required
+@require_POST
+def email_change(request):
+    form = EmailChangeForm(request.user, request.POST)
+    try:
+        ratelimits.check(request, "sign-up", keys=("user",))
+    except ratelimits.RateLimited as exc:
+        messages.error(request, exc.message)
+        return redirect("account:home")
+    if form.is_valid():
+        try:
+            sent = account_services.request_email_change(
+                request.user, form.cleaned_data["email"], base_url=_base_url(request))
+        except account_services.AccountError as exc:
+            form.add_error("email", exc.message)
+        else:
+            address = account_services.normalize_email(form.cleaned_data["email"])
+            if sent:
+                messages.success(request, f"We sent a link to {address}: open it to switch to "
+                                          "that address.")
+            else:
+                messages.error(request, "The e-mail could not be sent just now; try again in "
+                                        "a minute.")
+            return redirect("account:home")
+    return render(request, "accounts/account.html",
+                  _account_context(request, email_change_form=form), status=400)
 
 
 @login_required
@@ -292,9 +323,11 @@ def endpoint_rotate(request, endpoint_id: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def endpoint_delete(request, endpoint_id: int):
     endpoint = _endpoint_for_user(request.user, endpoint_id)
+    if request.method == "GET":
+        return render(request, "accounts/webhook_delete.html", {"endpoint": endpoint})
     endpoint.delete()
     messages.success(request, f"Deleted the endpoint {endpoint.url}.")
     return redirect("account:home")

@@ -56,9 +56,9 @@ class EmailVerificationTokenGenerator(PasswordResetTokenGenerator):
     key_salt = "stores.account_services.EmailVerificationTokenGenerator"
 
     def _make_hash_value(self, user, timestamp) -> str:
-        verified = Account.objects.filter(user=user).values_list(
-            "email_verified_at", flat=True).first()
-        return f"{user.pk}{user.email}{verified}{timestamp}"
+        verified, pending = Account.objects.filter(user=user).values_list(
+            "email_verified_at", "pending_email").first() or (None, "")
+        return f"{user.pk}{user.email}{pending}{verified}{timestamp}"
 
 
 verification_tokens = EmailVerificationTokenGenerator()
@@ -172,8 +172,27 @@ def verification_link(user, base_url: str = "") -> str:
 
 
 def send_verification(user, *, base_url: str = "") -> bool:
-    return _send("verify", user.email, {"user": user, "link": verification_link(user, base_url),
-                                        "hours": settings.PASSWORD_RESET_TIMEOUT // 3600})
+    """Mail a verification link to the address being verified: a new one
+    the user asked for, else the one they signed up with."""
+    pending = Account.objects.filter(user=user).values_list("pending_email", flat=True).first()
+    return _send("verify", pending or user.email, {
+        "user": user, "link": verification_link(user, base_url), "change": bool(pending),
+        "hours": settings.PASSWORD_RESET_TIMEOUT // 3600})
+
+
+def request_email_change(user, new_email: str, *, base_url: str = "") -> bool:
+    """Remember the new address and mail it a link; the old address stays
+    until the link is opened. Returns whether the mail went out."""
+    new_email = normalize_email(new_email)
+    if new_email == normalize_email(user.email):
+        raise AccountError("That is already your address.", field="email")
+    if email_taken(new_email):
+        raise AccountError("That address belongs to another account.", field="email",
+                           status=409)
+    account, _ = Account.objects.get_or_create(user=user)
+    account.pending_email = new_email
+    account.save(update_fields=["pending_email"])
+    return send_verification(user, base_url=base_url)
 
 
 def verify(uidb64: str, token: str):
@@ -183,14 +202,25 @@ def verify(uidb64: str, token: str):
     except (ValueError, TypeError, OverflowError, get_user_model().DoesNotExist) as exc:
         raise AccountError("This verification link is not valid; copy the whole link "
                            "from the e-mail.", status=404) from exc
-    if not needs_verification(user):
+    pending = Account.objects.filter(user=user).values_list("pending_email", flat=True).first()
+    if not pending and not needs_verification(user):
         raise AccountError("Your address is already verified: this link was used.",
                            status=410)
     if not verification_tokens.check_token(user, token):
         raise AccountError("This verification link has expired or was replaced by a newer "
                            "one. Sign in and send a new one from your account page.",
                            status=410)
-    Account.objects.filter(user=user).update(email_verified_at=timezone.now())
+    with transaction.atomic():
+        if pending:
+            if email_taken(pending):
+                raise AccountError("That address belongs to another account now.", status=409)
+            # Signed-up users sign in with their address: it follows.
+            if normalize_email(user.username) == normalize_email(user.email):
+                user.username = pending
+            user.email = pending
+            user.save(update_fields=["username", "email"])
+        Account.objects.filter(user=user).update(email_verified_at=timezone.now(),
+                                                 pending_email="")
     return user
 
 

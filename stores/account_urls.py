@@ -17,6 +17,7 @@ urlpatterns = [
     path("reset/done/", pages.password_reset_complete, name="password_reset_complete"),
     path("password_change/", pages.password_change, name="password_change"),
     path("password_change/done/", pages.password_change_done, name="password_change_done"),
+    path("email/", pages.email_change, name="email-change"),
     path("notifications/", pages.email_settings, name="email-settings"),
     path("webhooks/new/", pages.endpoint_create, name="webhook-create"),
     path("webhooks/<int:endpoint_id>/", pages.endpoint_detail, name="webhook"),

@@ -316,6 +316,9 @@ class Account(models.Model):
                                 related_name="account")
     verification_required = models.BooleanField(default=False)
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # A new address the owner asked for; it replaces the old one once its
+    # link is opened.
+    pending_email = models.EmailField(blank=True)
     # Notification types (stores.notification_types) sent by e-mail.
     email_events = models.JSONField(default=notification_types.email_defaults, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -31,6 +31,7 @@ class Migration(migrations.Migration):
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='account', serialize=False, to=settings.AUTH_USER_MODEL)),
                 ('verification_required', models.BooleanField(default=False)),
                 ('email_verified_at', models.DateTimeField(blank=True, null=True)),
+                ('pending_email', models.EmailField(blank=True, max_length=254)),
                 ('email_events', models.JSONField(blank=True, default=stores.notification_types.email_defaults)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
             ],

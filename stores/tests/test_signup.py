@@ -330,3 +330,30 @@ def test_deleting_an_account_is_refused_while_it_has_live_stores_naming_them(cli
     assert not users().filter(pk=user.pk).exists()
     assert AuditEntry.objects.filter(action="delete_account", actor_name="alice").exists()
     assert client.get("/accounts/").status_code == 302  # signed out
+
+
+def test_a_new_address_takes_over_only_once_its_link_is_opened(client, smtp, open_signup,
+                                                                other_user):
+    other_user.email = "bob@example.com"
+    other_user.save()
+    sign_up(client)
+    client.get(path_of(smtp.wait_for("carol@example.com")[0].link()))  # verified
+    bad = client.post("/accounts/email/", {"email": "carol2@example.com", "password": "x"})
+    assert "That is not your password." in bad.content.decode()
+    taken = client.post("/accounts/email/", {"email": "BOB@example.com", "password": PASSWORD})
+    assert "That address belongs to another account." in taken.content.decode()
+
+    response = client.post("/accounts/email/", {"email": "Carol2@Example.com",
+                                                "password": PASSWORD})
+    assert response.status_code == 302
+    user = users().get(email="carol@example.com")  # unchanged until the link is opened
+    assert "We sent a link to carol2@example.com" in client.get("/accounts/").content.decode()
+    [mail] = smtp.wait_for("carol2@example.com")
+    assert "switch to it" in mail.body
+    page = client.get(path_of(mail.link()))
+    assert page.status_code == 200, page.content.decode()
+    user.refresh_from_db()
+    assert (user.email, user.username) == ("carol2@example.com", "carol2@example.com")
+    assert client.get(path_of(mail.link())).status_code == 410  # once
+    client.logout()
+    assert client.login(username="carol2@example.com", password=PASSWORD)

@@ -423,3 +423,14 @@ def test_a_failure_is_mailed_to_the_owner_with_a_link_and_a_ready_store_is_not(
     assert "boom" in mail.body or "helm" in mail.body
     time.sleep(0.2)
     assert len(smtp.to("alice@example.com")) == 1  # "ready" is not mailed by default
+
+
+def test_an_endpoint_is_deleted_after_a_confirmation_page(client, user, api, receiver):
+    created = register(api, receiver.url)
+    client.force_login(user)
+    page = client.get(f"/accounts/webhooks/{created['id']}/delete/")
+    assert "cannot be undone" in page.content.decode()
+    assert WebhookEndpoint.objects.exists()
+    response = client.post(f"/accounts/webhooks/{created['id']}/delete/")
+    assert response.status_code == 302
+    assert not WebhookEndpoint.objects.exists()
