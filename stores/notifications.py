@@ -176,6 +176,7 @@ def publish_due() -> dict:
         try:
             send_email.apply_async(args=[email_id], retry=False)
         except Exception as exc:  # broker down: the next pump publishes it
+            OutgoingEmail.objects.filter(pk=email_id).update(dispatched_at=None)
             log.warning("email=%s could not be published, the next pump will: %s",
                         email_id, exc)
             break

@@ -306,6 +306,7 @@ def dispatch(endpoint_id: int) -> bool:
         deliver_endpoint.apply_async(args=[endpoint_id], retry=False)
         return True
     except Exception as exc:  # kombu raises the transport's own errors
+        WebhookEndpoint.objects.filter(pk=endpoint_id).update(dispatched_at=None)
         log.warning("webhook endpoint=%s could not publish its deliveries, the outbox "
                     "will: %s", endpoint_id, exc)
         return False

@@ -434,3 +434,21 @@ def test_an_endpoint_is_deleted_after_a_confirmation_page(client, user, api, rec
     response = client.post(f"/accounts/webhooks/{created['id']}/delete/")
     assert response.status_code == 302
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_account_page_and_the_delivery_log_cost_the_same_at_any_size(
+        client, user, api, receiver, django_assert_num_queries):
+    created = register(api, receiver.url)
+    endpoint = WebhookEndpoint.objects.get()
+    for _ in range(5):
+        delivery = webhooks.send_test_event(endpoint)
+        DeliveryAttempt.objects.create(delivery=delivery, number=1, status_code=500)
+        DeliveryAttempt.objects.create(delivery=delivery, number=2, status_code=200)
+    client.force_login(user)
+    with django_assert_num_queries(4):  # session, user, account, endpoints
+        assert client.get("/accounts/").status_code == 200
+    with django_assert_num_queries(5):  # session, user, endpoint, deliveries, attempts
+        assert client.get(f"/accounts/webhooks/{created['id']}/").status_code == 200
+    with django_assert_num_queries(4):  # token, endpoint, deliveries, attempts
+        log = api.get(f"/api/webhooks/{created['id']}/deliveries/").json()["results"]
+    assert len(log) == 5 and all(len(d["attempt_log"]) == 2 for d in log)
