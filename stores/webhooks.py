@@ -65,9 +65,13 @@ DELIVERIES = Counter(
     "gave_up (retry window over), refused (address not allowed).",
     ["outcome"],
 )
+# Labelled, so nothing is written before the first retry: in multiprocess
+# mode an unlabelled metric opens its file at import, before a worker has
+# created PROMETHEUS_MULTIPROC_DIR.
 RETRIES = Counter(
     "storeplatform_webhook_retries_total",
-    "Webhook attempts after the first one of a delivery.",
+    "Webhook attempts after the first one of a delivery, by their outcome.",
+    ["outcome"],
 )
 
 
@@ -333,9 +337,11 @@ def deliver_endpoint(endpoint_id: int) -> int:
         return 0
     attempts = 0
     try:
-        for delivery in list(due(endpoint_id)[:BATCH]):
-            endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
-            if not endpoint.enabled:
+        # One at a time, re-reading: a message queued meanwhile goes out in
+        # this run too; a failed one is due again only later.
+        while attempts < BATCH and (delivery := due(endpoint_id).first()) is not None:
+            endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).first()
+            if endpoint is None:
                 break
             attempt(endpoint, delivery)
             attempts += 1
@@ -408,8 +414,6 @@ def post(url: str, body: str, headers: dict[str, str]) -> Answer:
 def attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> DeliveryAttempt:
     """One try: sign, send, record; then succeeded, retry later, or give up."""
     number = delivery.attempts + 1
-    if number > 1:
-        RETRIES.inc()
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
     started = timezone.now()
     clock = time.monotonic()
@@ -451,6 +455,8 @@ def attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> DeliveryAtt
         if outcome != "delivered":
             _count_failure(endpoint, now)  # may disable it, cancelling what is pending
     DELIVERIES.labels(outcome).inc()
+    if number > 1:
+        RETRIES.labels(outcome).inc()
     log.info("webhook endpoint=%s delivery=%s event=%s attempt=%s %s (%s) in %d ms",
              endpoint.pk, delivery.pk, delivery.event_id, number, outcome,
              record.status_code or record.error, record.duration_ms)
