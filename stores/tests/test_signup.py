@@ -141,7 +141,7 @@ def test_mismatched_passwords_and_a_bad_address_are_refused(client, open_signup)
     assert not users().exists()
 
 
-def test_sign_up_is_rate_limited_per_address(client, open_signup, settings):
+def test_sign_up_is_rate_limited_per_ip(client, open_signup, settings):
     settings.RATELIMIT_ENABLE = True
     settings.SIGNUP_RATE = "2/m"
     assert sign_up(client, email="a1@example.com").status_code == 302
