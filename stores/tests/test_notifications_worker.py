@@ -48,6 +48,7 @@ def test_beat_and_a_worker_tell_the_owner_by_webhook_and_mail(
     [mail] = smtp.wait_for("alice@example.com", timeout=60)
     assert "Broken Shop: store failed" in mail.subject
     assert f"https://stores.example.com/stores/{failed['id']}/" in mail.body
-    assert OutgoingEmail.objects.get().status == "sent"
-    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == [
-        "succeeded", "succeeded"]
+    # The server has the mail a moment before the worker records it as sent.
+    wait_for(lambda: OutgoingEmail.objects.get().status == "sent", timeout=10)
+    wait_for(lambda: list(WebhookDelivery.objects.values_list("status", flat=True)) == [
+        "succeeded", "succeeded"], timeout=10)
