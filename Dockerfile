@@ -79,8 +79,8 @@ COPY --chown=root:root . /app
 # Static files are collected at build time into /app/staticfiles. The key is
 # a throwaway that only lets settings import; it is not kept in the image's
 # environment and signs nothing.
-RUN DJANGO_SECRET_KEY=collectstatic-build-only DJANGO_DEBUG=false \
-    python manage.py collectstatic --noinput \
+RUN DJANGO_SECRET_KEY=collectstatic-build-only STORE_CREDENTIALS_KEY=collectstatic-build-only \
+    DJANGO_DEBUG=false python manage.py collectstatic --noinput \
     && python -m compileall -q /app
 
 USER 10001:10001

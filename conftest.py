@@ -29,6 +29,10 @@ def _fast_platform(settings):
     settings.STORE_READY_PROBE_TIMEOUT = 3
     settings.STORE_NAMESPACE_WAIT = 3
     settings.RATELIMIT_ENABLE = False
+    # Test users sign in with a fast hash: PBKDF2's deliberate slowness cost
+    # seconds per user on a busy 2-core machine and would let attempts
+    # outlive a sign-in cool-off (test_login_throttling.py).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -60,14 +64,34 @@ def fake_helm_bin(tmp_path_factory) -> str:
     return str(wrapper)
 
 
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """A private CA (STORE_PROBE_CA_FILE in the tests) and its certificates."""
+    from provisioning.tests.fakes.certs import TestCA
+
+    return TestCA(tmp_path_factory.mktemp("test-ca"))
+
+
 class Cluster:
     """The fake cluster of one test, and its fault switches."""
 
-    def __init__(self, fake, faults_file: Path, kubeconfig: str, helm_bin: str):
+    def __init__(self, fake, faults_file: Path, kubeconfig: str, helm_bin: str, settings=None):
         self.fake = fake
         self.faults_file = faults_file
         self.kubeconfig = kubeconfig
         self.helm_bin = helm_bin
+        self.settings = settings
+
+    def use_tls(self, mode: str = "per-store", issuer: str = "letsencrypt-prod") -> None:
+        """Stores get HTTPS in ``mode``; the probe goes through the fake's
+        HTTPS ingress and trusts the test CA (as STORE_PROBE_CA_FILE)."""
+        self.settings.STORE_TLS_MODE = mode
+        self.settings.STORE_SCHEME = "https"
+        self.settings.STORE_TLS_CLUSTER_ISSUER = issuer
+        self.settings.STORE_INGRESS_PROBE_URL = self.fake.tls_ingress_url
+        if mode == "wildcard":
+            self.fake.faults["default_certificate"] = "wildcard"
+            self.fake.faults["wildcard_domain"] = self.settings.STORE_BASE_DOMAIN
 
     def helm_faults(self, *rules: dict) -> None:
         self.faults_file.write_text(json.dumps(list(rules)))
@@ -87,23 +111,25 @@ class Cluster:
             "FAKE_HELM_REAL_BIN": REAL_HELM,
             "FAKE_HELM_FAULTS": str(self.faults_file),
             "STORE_INGRESS_PROBE_URL": self.fake.ingress_url,
+            "STORE_PROBE_CA_FILE": str(self.fake.tls.ca.ca_file),
         }
 
 
 @pytest.fixture
-def cluster(settings, monkeypatch, tmp_path, fake_helm_bin):
+def cluster(settings, monkeypatch, tmp_path, fake_helm_bin, test_ca):
     from provisioning.tests.fakes.kubeapi import FakeKubernetes
 
-    fake = FakeKubernetes().start()
+    fake = FakeKubernetes(ca=test_ca).start()
     faults = tmp_path / "helm-faults.json"
     faults.write_text("[]")
     kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
-    result = Cluster(fake, faults, kubeconfig, fake_helm_bin)
+    result = Cluster(fake, faults, kubeconfig, fake_helm_bin, settings)
     for key, value in result.env().items():
         monkeypatch.setenv(key, value)
     settings.KUBECONFIG = kubeconfig
     settings.HELM_BIN = fake_helm_bin
     settings.STORE_INGRESS_PROBE_URL = fake.ingress_url
+    settings.STORE_PROBE_CA_FILE = str(test_ca.ca_file)
     yield result
     fake.stop()
 
@@ -124,13 +150,21 @@ def staff(django_user_model):
                                                  is_superuser=True)
 
 
+def api_token(user) -> str:
+    """A new API token (django-rest-knox, hashed at rest) for ``user``."""
+    from datetime import timedelta
+
+    from stores.models import ApiToken
+
+    _, token = ApiToken.objects.create(user=user, expiry=timedelta(hours=1), name="test")
+    return token
+
+
 def _token_client(user):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     return client
 
 
@@ -302,3 +336,14 @@ def chromium(chromium_browser):
     from django.db import connections
 
     connections.close_all()
+
+
+@pytest.fixture
+def fake_dns(settings):
+    """A real DNS server on loopback, the only resolver the platform asks."""
+    from provisioning.tests.fakes.dnsserver import FakeDNS
+
+    server = FakeDNS().start()
+    settings.STORE_DNS_RESOLVERS = [server.address]
+    yield server
+    server.stop()

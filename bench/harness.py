@@ -196,6 +196,7 @@ class Stack:
             "RATELIMIT_ENABLE": "false",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-" + uuid.uuid4().hex,
+            "STORE_CREDENTIALS_KEY": "bench-" + uuid.uuid4().hex,
             "SESSION_COOKIE_SECURE": "false",
             "CSRF_COOKIE_SECURE": "false",
             "LOG_LEVEL": "INFO",
@@ -305,15 +306,14 @@ class Stack:
     # -- data ---------------------------------------------------------------
     def create_user(self, username: str, staff: bool = False):
         from django.contrib.auth import get_user_model
-        from rest_framework.authtoken.models import Token
 
-        from stores.models import Quota
+        from stores.models import ApiToken, Quota
 
         user = get_user_model().objects.create_user(
             username, password=f"{username}-password-1", is_staff=staff, is_superuser=staff
         )
         Quota.objects.create(user=user, max_stores=1_000_000)
-        return user, Token.objects.create(user=user).key
+        return user, ApiToken.objects.create(user=user, expiry=None, name="bench")[1]
 
     def session_cookie(self, user=None) -> dict[str, str]:
         """A logged-in session (stored in the database, so gunicorn sees it)."""

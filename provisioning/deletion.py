@@ -16,7 +16,7 @@ from django.utils import timezone
 from provisioning import errors, helm, kube, lease
 from provisioning.operations import ACTOR, Operation
 from stores import constants as c
-from stores.models import StoreCredentials
+from stores.models import Domain, StoreCredentials
 from stores.transitions import record_event
 
 
@@ -37,6 +37,8 @@ def delete(op: Operation) -> None:
         _wait_namespace_gone(op)
     if op.finish(c.DELETED, message="The store was deleted.", deleted_at=timezone.now()):
         StoreCredentials.objects.filter(store_id=store.id).delete()
+        # A deleted store's host names are free for another store.
+        Domain.objects.filter(store_id=store.id).delete()
 
 
 def _wait_namespace_gone(op: Operation) -> None:

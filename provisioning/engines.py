@@ -8,6 +8,7 @@ half-provisioned.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
+from stores import constants as c
+
 SECRET_NAME = "store-credentials"
+# Holds the SMTP relay's password (key "password"); written by
+# kube.ensure_smtp_secret().
+SMTP_SECRET_NAME = "store-smtp"
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -38,6 +44,11 @@ class Engine:
     pod_security: str = "restricted"
     # Admin login is an e-mail address (Medusa) or a user name (WordPress).
     login_is_email: bool = False
+    # Whether the chart takes the contract's `smtp` block. Every chart must;
+    # this only bridges a chart whose schema does not declare it yet (its
+    # stores then log their mail, and the store page says so). A test fails
+    # as soon as a chart declares `smtp` while this is still False.
+    mail_relay: bool = True
 
     @property
     def chart_path(self) -> Path:
@@ -81,32 +92,70 @@ class Engine:
         }
 
     def values(self, store) -> dict:
-        """The generated per-store values (docs/chart-contract.md)."""
-        tls = settings.STORE_SCHEME == "https"
+        """The generated per-store values (docs/chart-contract.md): the
+        store, its TLS mode, and the custom domains its release serves (read
+        from the database, so every operation keeps them)."""
+        # Imported here: the engine registry is read while Django loads its apps.
+        from stores.models import Domain
+
+        mode = settings.STORE_TLS_MODE
+        tls = mode != c.TLS_OFF
+        domains = list(Domain.objects.filter(store_id=store.id,
+                                             status__in=c.SERVED_DOMAIN_STATES).order_by("id"))
+        primary = next((d.hostname for d in domains if d.is_primary), "")
         return {
             "store": {
                 "id": store.id,
                 "name": store.name,
                 "host": store.host,
                 "scheme": settings.STORE_SCHEME,
+                "publicHost": primary,
             },
             "existingSecret": SECRET_NAME,
             "ingress": {
                 "className": settings.STORE_INGRESS_CLASS,
                 "tls": {
                     "enabled": tls,
+                    "mode": c.TLS_WILDCARD if mode == c.TLS_WILDCARD else c.TLS_PER_STORE,
                     "clusterIssuer": settings.STORE_TLS_CLUSTER_ISSUER if tls else "",
-                    "secretName": f"{store.release}-tls" if tls else "",
+                    "secretName": f"{store.release}-tls" if mode == c.TLS_PER_STORE else "",
                 },
             },
+            "domains": [{"host": d.hostname, "secretName": domain_secret(store, d.hostname)}
+                        for d in domains],
+            **({"smtp": smtp_values()} if self.mail_relay else {}),
         }
+
+
+def domain_secret(store, hostname: str) -> str:
+    """The TLS Secret (and Certificate, and Ingress less "-tls") of one
+    custom domain: stable for a host name, a valid object name for any."""
+    digest = hashlib.sha256(hostname.encode()).hexdigest()[:10]
+    return f"{store.release}-domain-{digest}-tls"
+
+
+def smtp_values() -> dict:
+    """The SMTP relay every store's mail goes through (STORE_SMTP_* settings).
+
+    The password is never a value: kube.ensure_smtp_secret() writes it into
+    the Secret store-smtp before helm runs, and only then is that Secret named
+    here."""
+    return {
+        "host": settings.STORE_SMTP_HOST,
+        "port": settings.STORE_SMTP_PORT,
+        "username": settings.STORE_SMTP_USER,
+        "from": settings.STORE_SMTP_FROM,
+        "tls": settings.STORE_SMTP_TLS,
+        "existingSecret": SMTP_SECRET_NAME if settings.STORE_SMTP_PASSWORD else "",
+    }
 
 
 ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in [
         Engine("woocommerce", "WooCommerce", chart="woocommerce"),
-        Engine("medusa", "MedusaJS", chart="medusa", login_is_email=True),
+        # mail_relay: until charts/medusa declares the smtp block (issue 17).
+        Engine("medusa", "MedusaJS", chart="medusa", login_is_email=True, mail_relay=False),
     ]
 }
 

@@ -63,6 +63,24 @@ class HelmFailed(ProvisioningError):
     reason = c.REASON_HELM_FAILED
 
 
+class CredentialsUnreadable(ProvisioningError):
+    """The stored credentials fit none of the keys in STORE_CREDENTIALS_KEY:
+    an operator must put the old key back (README, "Rotating the credentials
+    key"); new passwords would lock the shop out of its own database."""
+
+    reason = c.REASON_CREDENTIALS_UNREADABLE
+
+
+class CertificateNotIssued(ProvisioningError):
+    """cert-manager did not make a certificate Ready in time."""
+
+    reason = c.REASON_CERTIFICATE_NOT_ISSUED
+
+    def __init__(self, message: str, *, details: dict | None = None, hosts=()):
+        super().__init__(message, details=details)
+        self.hosts = list(hosts)  # the host names whose certificate is missing
+
+
 class Cancelled(Exception):
     """The store was deleted while we worked on it; deletion wins."""
 

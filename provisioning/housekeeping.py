@@ -1,8 +1,9 @@
 """Periodic checks that keep the platform honest about the cluster.
 
 - ``check_health``: drift. A ready store whose release is no longer
-  deployed, whose pods are not ready, or whose storefront stops answering
-  becomes ``degraded`` with a reason, and returns to ``ready`` on its own
+  deployed, whose pods are not ready, whose storefront stops answering, or
+  whose certificate is expired or otherwise invalid (TLS on) becomes
+  ``degraded`` with a reason, and returns to ``ready`` on its own
   when healthy again. Each change is an event.
 - ``sweep_orphans``: namespaces carrying our labels that belong to no live
   store (a crash between steps, a manual restore, a bug). They are listed in
@@ -40,11 +41,17 @@ def find_problem(store: Store) -> tuple[str, str] | None:
     unready = kube.unready_pods(store.namespace)
     if unready:
         return c.REASON_PODS_NOT_READY, "Not ready: " + "; ".join(unready[:5])
-    ok, detail = probe.storefront_answers(store.storefront_url)
-    if not ok:
-        return c.REASON_STOREFRONT_DOWN, (
-            f"The storefront at {store.storefront_url} does not answer ({detail})."
-        )
+    urls = [store.storefront_url]
+    if store.primary_url not in urls:
+        urls.append(store.primary_url)
+    for url in urls:
+        result = probe.check(url)
+        if result.certificate_error:
+            return c.REASON_CERTIFICATE_INVALID, (
+                f"The storefront at {url} answers, but {result.detail}.")
+        if not result.ok:
+            return c.REASON_STOREFRONT_DOWN, (
+                f"The storefront at {url} does not answer ({result.detail}).")
     return None
 
 

@@ -20,11 +20,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from provisioning import errors, helm, kube, lease, probe
+from provisioning import certificates, errors, helm, kube, lease, probe
 from provisioning.engines import SECRET_NAME, get_engine
 from provisioning.operations import ACTOR, DEADLINE_MARGIN, Operation
 from stores import constants as c
-from stores.models import Revision, Store, StoreCredentials
+from stores.models import CredentialsUnreadable, Revision, Store, StoreCredentials
 from stores.transitions import record_event
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,32 @@ def install(op: Operation) -> None:
         kube.ensure_namespace(store)
     with op.step("Storing credentials"):
         kube.ensure_secret(store, SECRET_NAME, creds)
-    _recover_release(op, helm_client)
+        # The relay's password changes with the operator's setting; the
+        # store's own credentials never do.
+        kube.ensure_smtp_secret(store, settings.STORE_SMTP_PASSWORD)
+    recover_release(op, helm_client)
 
     title = "Installing chart" if op.kind == c.OP_PROVISION else (
         f"Upgrading to chart {engine.chart_version}")
+    release, values = upgrade_release(op, helm_client, title)
+    certificates.wait(op, certificates.expected(values))
+    check_storefronts(op, storefront_urls(values))
+    chart_meta = release.get("chart", {}).get("metadata", {})
+    fields = {"ready_at": timezone.now()} if op.kind == c.OP_PROVISION else {}
+    op.finish(c.READY, message=DONE_MESSAGES[op.kind], health_checked_at=timezone.now(),
+              chart_version=chart_meta.get("version", ""), helm_revision=release.get("version"),
+              **fields)
+
+
+def upgrade_release(op: Operation, helm_client: helm.Helm, title: str) -> tuple[dict, dict]:
+    """``helm upgrade --install`` the store's release on the current chart
+    with the profile and freshly generated values (its custom domains
+    included); returns helm's release JSON and the generated values."""
+    store = op.store
+    engine = get_engine(store.engine)
+    values = engine.values(store)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=f"{store.id}-") as values_file:
-        yaml.safe_dump(engine.values(store), values_file)
+        yaml.safe_dump(values, values_file)
         values_file.flush()
         files = [str(engine.profile_values), values_file.name]
 
@@ -67,24 +87,26 @@ def install(op: Operation) -> None:
                 op.watch_quota = False
 
         release = _run_helm(op, helm_client, title, upgrade_install)
+    return release, values
 
-    _check_storefront(op)
-    chart_meta = release.get("chart", {}).get("metadata", {})
-    fields = {"ready_at": timezone.now()} if op.kind == c.OP_PROVISION else {}
-    op.finish(c.READY, message=DONE_MESSAGES[op.kind], health_checked_at=timezone.now(),
-              chart_version=chart_meta.get("version", ""), helm_revision=release.get("version"),
-              **fields)
+
+def storefront_urls(values: dict) -> list[str]:
+    """Every address the release serves: the platform host, then each
+    custom domain (the non-primary ones answer with a redirect)."""
+    scheme = values["store"]["scheme"]
+    hosts = [values["store"]["host"]] + [d["host"] for d in values.get("domains", [])]
+    return [f"{scheme}://{host}/" for host in hosts]
 
 
 def rollback(op: Operation) -> None:
     """Go back to the revision the owner chose (``target_revision``)."""
     store = op.store
     helm_client = helm.Helm(store.id, tick=op.tick)
-    _recover_release(op, helm_client)
+    recover_release(op, helm_client)
     revision = store.target_revision
     _run_helm(op, helm_client, f"Rolling back to revision {revision}", lambda: helm_client.rollback(
         store.release, store.namespace, revision, timeout=_helm_timeout(store)))
-    _check_storefront(op)
+    check_storefronts(op, [store.storefront_url])
     current = Revision.objects.filter(store=store, status="deployed").first()
     op.finish(c.READY, message=DONE_MESSAGES[op.kind], health_checked_at=timezone.now(),
               chart_version=current.chart_version if current else store.chart_version,
@@ -95,7 +117,10 @@ def credentials(store: Store) -> dict[str, str]:
     """Generated once per store, then always the same."""
     existing = StoreCredentials.objects.filter(store=store).first()
     if existing:
-        return existing.values
+        try:
+            return existing.values
+        except CredentialsUnreadable as exc:
+            raise errors.CredentialsUnreadable(exc.message) from exc
     values = get_engine(store.engine).new_credentials(store)
     obj, _ = StoreCredentials.objects.get_or_create(
         store=store, defaults={"encrypted": StoreCredentials.encrypt(values)}
@@ -154,16 +179,15 @@ def _helm_time(value: str) -> datetime | None:
         return None
 
 
-def _check_storefront(op: Operation) -> None:
-    store = op.store
+def check_storefronts(op: Operation, urls: list[str]) -> None:
+    """Each URL must answer (over valid HTTPS when TLS is on)."""
     with op.step("Waiting for the storefront"):
-        ok, detail = probe.wait_for_storefront(
-            store.storefront_url, settings.STORE_READY_PROBE_TIMEOUT, tick=op.tick
-        )
-        if not ok:
-            raise errors.StorefrontDown(
-                f"The storefront at {store.storefront_url} did not answer ({detail})."
+        for url in urls:
+            ok, detail = probe.wait_for_storefront(
+                url, settings.STORE_READY_PROBE_TIMEOUT, tick=op.tick
             )
+            if not ok:
+                raise errors.StorefrontDown(f"The storefront at {url} did not answer ({detail}).")
 
 
 def _helm_timeout(store: Store) -> int:
@@ -175,7 +199,7 @@ def _helm_timeout(store: Store) -> int:
     return max(floor, min(settings.STORE_PROVISION_TIMEOUT, int(left)))
 
 
-def _recover_release(op: Operation, helm_client: helm.Helm) -> None:
+def recover_release(op: Operation, helm_client: helm.Helm) -> None:
     """Release a helm lock left by a process that died mid-operation.
 
     A release in pending-install/upgrade/rollback refuses every new

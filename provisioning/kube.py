@@ -22,6 +22,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from provisioning import errors
+from provisioning.engines import SMTP_SECRET_NAME
 from stores import constants as c
 from stores.models import CommandRecord
 
@@ -194,6 +195,35 @@ def ensure_secret(store, name: str, values: dict[str, str]) -> bool:
             raise
 
 
+def ensure_smtp_secret(store, password: str) -> bool:
+    """Write the SMTP relay's password into the Secret ``store-smtp`` (key
+    ``password``) of the store's namespace: created, or replaced so a
+    changed password reaches the store at its next install or upgrade.
+    Without a password nothing is written; returns whether it wrote.
+    The password only travels in the request body: the recorded command
+    names the Secret, never its content."""
+    if not password:
+        return False
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(
+            name=SMTP_SECRET_NAME, namespace=store.namespace,
+            labels={c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_STORE_ID: store.id},
+        ),
+        type="Opaque",
+        data={"password": base64.b64encode(password.encode()).decode()},
+    )
+    with recorded(store.id, "apply", "secret", SMTP_SECRET_NAME, "--namespace", store.namespace):
+        try:
+            core().create_namespaced_secret(store.namespace, body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if not _is(exc, 409):
+                raise
+            core().replace_namespaced_secret(
+                SMTP_SECRET_NAME, store.namespace, body, _request_timeout=TIMEOUT
+            )
+    return True
+
+
 def delete_volumes(store) -> int:
     """Delete the store's PersistentVolumeClaims; returns how many there were."""
     with recorded(store.id, "delete", "pvc", "--all", "--namespace", store.namespace):
@@ -349,14 +379,21 @@ def release_status(namespace: str, release: str) -> str | None:
 
 
 def unready_pods(namespace: str) -> list[str]:
-    """Pods that should serve but do not: not Running, or a container not ready."""
+    """Pods that should serve but do not: not Running, or a container not ready.
+
+    Pods of Jobs (the setup Job, the cron Jobs) never serve: a setup attempt
+    that failed before a second one succeeded, or a cron run waiting for a
+    node, says nothing about the shop (a failed Job fails the helm release,
+    which is checked on its own). Finished pods are history: their
+    replacement, if any, is what is checked."""
     with translated():
         pods = core().list_namespaced_pod(namespace, _request_timeout=TIMEOUT).items
     problems = []
     for pod in pods:
         phase = pod.status.phase if pod.status else "Unknown"
-        if phase == "Succeeded":
-            continue  # finished Jobs
+        owners = pod.metadata.owner_references or []
+        if phase in ("Succeeded", "Failed") or any(o.kind == "Job" for o in owners):
+            continue
         waiting = [
             s.state.waiting.reason for s in (pod.status.container_statuses or [])
             if s.state and s.state.waiting
@@ -366,3 +403,83 @@ def unready_pods(namespace: str) -> list[str]:
             detail = ", ".join(waiting) or phase
             problems.append(f"{pod.metadata.name} ({detail})")
     return problems
+
+
+# -- cert-manager (issue 11) ----------------------------------------------------
+def _custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client())
+
+
+def certificates(namespace: str) -> dict[str, dict]:
+    """cert-manager Certificates of a namespace by name: whether each is
+    Ready and the message of its Ready condition."""
+    with translated():
+        try:
+            items = _custom().list_namespaced_custom_object(
+                "cert-manager.io", "v1", namespace, "certificates", _request_timeout=TIMEOUT
+            )["items"]
+        except ApiException as exc:
+            if _is(exc, 404):
+                # The namespace or, more likely, cert-manager's CRDs are missing.
+                return {}
+            raise
+    found = {}
+    for item in items:
+        ready = next((cond for cond in (item.get("status") or {}).get("conditions") or []
+                      if cond.get("type") == "Ready"), {})
+        found[item["metadata"]["name"]] = {
+            "ready": ready.get("status") == "True",
+            "reason": ready.get("reason", ""),
+            "message": ready.get("message", ""),
+            "dns_names": (item.get("spec") or {}).get("dnsNames") or [],
+            "not_after": (item.get("status") or {}).get("notAfter", ""),
+        }
+    return found
+
+
+def certificate_diagnostics(namespace: str, names: list[str]) -> dict:
+    """Why certificates are not issued: their state, the ACME Challenges and
+    the cert-manager events of the namespace, for a failed store's page."""
+    result: dict = {"certificates": [], "challenges": [], "events": []}
+    try:
+        states = certificates(namespace)
+        with translated():
+            try:
+                challenges = _custom().list_namespaced_custom_object(
+                    "acme.cert-manager.io", "v1", namespace, "challenges",
+                    _request_timeout=TIMEOUT)["items"]
+            except ApiException as exc:
+                if not _is(exc, 404):
+                    raise
+                challenges = []
+            events = core().list_namespaced_event(namespace, _request_timeout=TIMEOUT).items
+    except errors.ProvisioningError as exc:
+        result["error"] = exc.message
+        return result
+    for name in names:
+        state = states.get(name)
+        result["certificates"].append({
+            "name": name,
+            "dns_names": state["dns_names"] if state else [],
+            "ready": bool(state and state["ready"]),
+            "message": state["message"] if state else
+            "cert-manager has not created this Certificate: is cert-manager installed, and "
+            "does the Ingress carry its issuer annotation?",
+        })
+    for challenge in challenges:
+        status = challenge.get("status") or {}
+        result["challenges"].append({
+            "name": challenge["metadata"]["name"],
+            "dns_name": (challenge.get("spec") or {}).get("dnsName", ""),
+            "state": status.get("state", ""),
+            "reason": status.get("reason", ""),
+        })
+    kinds = {"Certificate", "CertificateRequest", "Order", "Challenge"}
+    for event in events:
+        obj = event.involved_object
+        if obj is not None and obj.kind in kinds:
+            result["events"].append({
+                "object": f"{obj.kind}/{obj.name}", "type": event.type,
+                "reason": event.reason, "message": event.message,
+            })
+    return result

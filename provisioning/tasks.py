@@ -7,6 +7,7 @@ One store's path (docs/system-design.md has the whole state machine):
                                         |             |
                                         |             +--upgrade_store--> upgrading --> ready
                                         |             +--rollback_store--> rolling_back --> ready
+                                        |             +--change_store_url--> changing_url --> ready
                                         +--> failed --retry--> (the operation that failed)
     any live state --delete--> deleting --delete_store--> deleted
 
@@ -26,7 +27,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from provisioning import deletion, install, metrics, operations
+from provisioning import deletion, domains, install, metrics, operations
 from provisioning.operations import Spec, StoreTask
 from stores import constants as c
 from stores import transitions
@@ -43,6 +44,8 @@ SPECS = {
         Spec(c.OP_ROLLBACK, install.rollback, timeout=settings.STORE_PROVISION_TIMEOUT),
         Spec(c.OP_DELETE, deletion.delete, timeout=settings.STORE_DELETE_TIMEOUT,
              cancel_on_delete=False, wait_for_lease=True),
+        Spec(c.OP_CHANGE_URL, domains.change_url,
+             timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_CERTIFICATE_TIMEOUT),
     ]
 }
 
@@ -67,8 +70,14 @@ def delete_store(self, store_id: str) -> str:
     return operations.run(self, store_id, SPECS[c.OP_DELETE])
 
 
+@shared_task(bind=True, base=StoreTask, **SPECS[c.OP_CHANGE_URL].task_limits())
+def change_store_url(self, store_id: str) -> str:
+    return operations.run(self, store_id, SPECS[c.OP_CHANGE_URL])
+
+
 TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store,
-         c.OP_UPGRADE: upgrade_store, c.OP_ROLLBACK: rollback_store}
+         c.OP_UPGRADE: upgrade_store, c.OP_ROLLBACK: rollback_store,
+         c.OP_CHANGE_URL: change_store_url}
 
 
 def dispatch(store_id: str, operation: str) -> bool:
@@ -108,7 +117,8 @@ def reconcile() -> dict:
     )
 
     for store in free.filter(status__in=list(c.BUSY_STATES)).only(
-        "id", "status", "engine", "dispatched_at", "deadline_at", "operation", "started_at"
+        "id", "status", "engine", "dispatched_at", "deadline_at", "operation", "started_at",
+        "current_step",
     ):
         operation = _operation_of(store.status)
         if store.deadline_at and store.deadline_at < now:
@@ -152,6 +162,8 @@ def _operation_of(status: str) -> str:
 def _fail_overdue(store: Store, operation: str) -> bool:
     """An operation past its deadline with no live worker: fail it."""
     reason = c.REASON_NAMESPACE_STUCK if operation == c.OP_DELETE else c.REASON_TIMED_OUT
+    if store.current_step == c.STEP_WAITING_FOR_CERTIFICATE:
+        reason = c.REASON_CERTIFICATE_NOT_ISSUED
     if not transitions.transition(
         store.id, c.FAILED, expect={store.status}, reason=reason, actor="reconciler",
         message=f"The {operation} passed its deadline without finishing.",

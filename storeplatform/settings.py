@@ -6,9 +6,11 @@ any setup. The README lists each variable once.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,10 +58,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "django_celery_results",
     "django_celery_beat",
     "stores",
@@ -69,6 +71,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "storeplatform.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "storeplatform.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -229,8 +233,68 @@ STORE_HEALTH_INTERVAL = env_int("STORE_HEALTH_INTERVAL", 60)
 STORE_ORPHAN_INTERVAL = env_int("STORE_ORPHAN_INTERVAL", 300)
 STORE_ORPHAN_GRACE = env_int("STORE_ORPHAN_GRACE", 3600)
 STORE_ORPHAN_DRY_RUN = env_bool("STORE_ORPHAN_DRY_RUN", False)
-# Credentials are encrypted at rest with a key derived from this secret.
-STORE_CREDENTIALS_KEY = env_secret("STORE_CREDENTIALS_KEY") or SECRET_KEY
+# --- Store e-mail: one SMTP relay for every store ---------------------------
+# Passed to each store's chart as the `smtp` values block (docs/chart-contract.md);
+# the password goes into the Secret store-smtp in the store's namespace, never
+# into values. Without a host, stores log their mail instead of sending it and
+# the store page says so.
+STORE_SMTP_HOST = env("STORE_SMTP_HOST")
+STORE_SMTP_PORT = env_int("STORE_SMTP_PORT", 587)
+STORE_SMTP_USER = env("STORE_SMTP_USER")
+STORE_SMTP_PASSWORD = env_secret("STORE_SMTP_PASSWORD")
+STORE_SMTP_FROM = env("STORE_SMTP_FROM")
+STORE_SMTP_TLS = env("STORE_SMTP_TLS", "starttls")
+if STORE_SMTP_HOST and not (
+        all(ch.isascii() and (ch.isalnum() or ch in "-.") for ch in STORE_SMTP_HOST)
+        and STORE_SMTP_HOST[0].isalnum() and STORE_SMTP_HOST[-1].isalnum()):
+    raise RuntimeError(
+        f"STORE_SMTP_HOST must be a host name or IPv4 address, not {STORE_SMTP_HOST!r}"
+    )
+if STORE_SMTP_TLS not in ("none", "starttls", "tls"):
+    raise RuntimeError(
+        f"STORE_SMTP_TLS must be none, starttls or tls (implicit TLS), not {STORE_SMTP_TLS!r}"
+    )
+if not 1 <= STORE_SMTP_PORT <= 65535:
+    raise RuntimeError(f"STORE_SMTP_PORT must be a TCP port (1-65535), not {STORE_SMTP_PORT}")
+_smtp_from_local, _, _smtp_from_domain = STORE_SMTP_FROM.partition("@")
+if STORE_SMTP_FROM and not (
+        _smtp_from_local and "@" not in _smtp_from_domain and _smtp_from_domain
+        and not any(ch.isspace() or ord(ch) < 32 for ch in _smtp_from_local)
+        and all(ch.isascii() and (ch.isalnum() or ch in "-.") for ch in _smtp_from_domain)):
+    raise RuntimeError(
+        f"STORE_SMTP_FROM must be one e-mail address (e.g. shops@example.com), "
+        f"not {STORE_SMTP_FROM!r}"
+    )
+if any(ord(ch) < 32 or ord(ch) == 127 for ch in STORE_SMTP_USER):
+    raise RuntimeError("STORE_SMTP_USER must not contain control characters")
+
+# --- HTTPS and custom domains (issue 11; docs/vps-runbook.md) ------------------
+# off: plain HTTP (a laptop). wildcard: one certificate for *.STORE_BASE_DOMAIN,
+# installed as the ingress controller's default certificate by the operator.
+# per-store: a certificate per store host from cert-manager (HTTP-01).
+# Unset, it follows the older STORE_SCHEME (https meant per-store).
+STORE_TLS_MODE = env("STORE_TLS_MODE", "per-store" if STORE_SCHEME == "https" else "off")
+if STORE_TLS_MODE not in ("off", "wildcard", "per-store"):
+    raise RuntimeError(f"STORE_TLS_MODE must be off, wildcard or per-store, not {STORE_TLS_MODE!r}")
+if STORE_TLS_MODE == "off" and env("STORE_SCHEME") == "https":
+    raise RuntimeError("STORE_SCHEME=https needs STORE_TLS_MODE=wildcard or per-store")
+# Store URLs follow the TLS mode.
+STORE_SCHEME = "http" if STORE_TLS_MODE == "off" else "https"
+# Extra CA bundle the storefront probe trusts besides the system's (a private CA).
+STORE_PROBE_CA_FILE = env("STORE_PROBE_CA_FILE")
+# How long a store waits for cert-manager to issue a certificate (bounded by
+# the operation's own deadline) before it fails with certificate_not_issued.
+STORE_CERTIFICATE_TIMEOUT = env_int("STORE_CERTIFICATE_TIMEOUT", 300)
+# Custom domains: the public addresses of the ingress controller (A/AAAA
+# records of a custom domain must point at one of them; a CNAME to the
+# store's platform host always works), the DNS servers asked ("ip" or
+# "ip:port"; empty: the system's), the most domains a store may have, and how
+# often every domain's DNS is checked again.
+STORE_INGRESS_IPS = env_list("STORE_INGRESS_IPS")
+STORE_DNS_RESOLVERS = env_list("STORE_DNS_RESOLVERS")
+STORE_MAX_DOMAINS = env_int("STORE_MAX_DOMAINS", 5)
+STORE_DOMAIN_CHECK_INTERVAL = env_int("STORE_DOMAIN_CHECK_INTERVAL", 300)
+# --- end of HTTPS and custom domains ---------------------------------------------
 
 # Rate limits for create and delete, per user and per IP (django-ratelimit).
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
@@ -267,8 +331,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stores.fleet.advance_running",
         "schedule": float(STORE_RECONCILE_INTERVAL),
     },
+    "check-store-domains": {
+        "task": "stores.domains.check_domains",
+        "schedule": float(STORE_DOMAIN_CHECK_INTERVAL),
+    },
 }
-CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet"]
+CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet", "stores.domains"]
 
 # --- Accounts and notifications (issue 16) ----------------------------------
 # Who may sign up: "open" (anyone; the e-mail address is verified before the
@@ -341,7 +409,130 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+# --- Security headers and cookies ---------------------------------------------
+# Production (DJANGO_DEBUG=false) is served over HTTPS behind a proxy that sets
+# X-Forwarded-Proto, and `manage.py check --deploy` is clean with these
+# defaults; the dev stack (DEBUG on, plain http) gets none of the HTTPS-only
+# ones. charts/platform sets the HTTPS ones from its config.scheme. Kubelet
+# probes and Prometheus scrapes never reach this: ProbeMiddleware answers first.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", not DEBUG):
+    # Trust X-Forwarded-Proto only behind a proxy that always sets it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# No script reads either cookie: htmx (base.html) and Swagger UI send the CSRF
+# token rendered into the page.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = env("DJANGO_REFERRER_POLICY", "same-origin")
+# Sent by storeplatform.middleware.PermissionsPolicyMiddleware: the pages use
+# none of these browser features.
+PERMISSIONS_POLICY = env(
+    "PERMISSIONS_POLICY",
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()",
+)
+# Content-Security-Policy (django-csp): scripts and styles only from our own
+# origin, no inline script and no eval. htmx runs with its inline indicator
+# styles and eval switched off (templates/base.html, htmx-config). Inline
+# style *attributes* stay allowed: DRF's browsable API uses them, and they
+# cannot run code. DJANGO_CSP_REPORT_ONLY sends it as a report-only header.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "style-src-attr": [csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    },
+}
+if env_bool("DJANGO_CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+
+
+# --- Security (issue 14): tokens, login throttling, keys, probes -------------
+# API tokens are django-rest-knox tokens in our own model (name, last use):
+# hashed at rest, a prefix kept for display, shown once, with an expiry.
+INSTALLED_APPS += ["knox", "axes"]
+KNOX_TOKEN_MODEL = "stores.ApiToken"
+# knox's own migrations create its AuthToken table even when the model is
+# swapped for ours: an orphan table (with a key to users) that Django's
+# flush does not know. Without migrations, a swapped model gets no table.
+MIGRATION_MODULES = {"knox": None}
+# How long a token from POST /api/auth/token/ lives; the tokens page lets
+# owners choose (up to API_TOKEN_MAX_DAYS).
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+REST_KNOX = {
+    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # clients keep sending "Authorization: Token <key>"
+    "AUTO_REFRESH": False,
+}
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "stores.api.authentication.ApiTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+# DRF's JSON parser lets a deeply nested body raise RecursionError (a 500).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["stores.api.parsers.JSONParser"]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "stores.api.schema.refuse_unknown_fields",
+]
+
+# Sign-in throttling (django-axes) on /login/, /admin/login/ and
+# /api/auth/token/: after LOGIN_FAILURE_LIMIT failures for one account, or
+# from one address, sign-ins are refused with 429 for LOGIN_COOLOFF_SECONDS
+# after the last counted failure. Failures during a lockout do not extend it,
+# so nobody can keep an account locked without sending fresh failures
+# after every cool-off.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# A NUL byte in a path or query is refused before any view asks PostgreSQL.
+MIDDLEWARE.append("stores.middleware.NulByteMiddleware")
+AXES_ENABLED = env_bool("LOGIN_THROTTLE_ENABLE", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "stores.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "stores.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every start of every management command
+
+# Store credentials are encrypted with STORE_CREDENTIALS_KEY: comma-separated
+# keys, newest first (the first encrypts, any decrypts; rotate with
+# `manage.py reencrypt_credentials`). Required when DEBUG is off: a key of
+# its own, so the Django secret key can rotate without touching it.
+STORE_CREDENTIALS_KEYS = [
+    key.strip() for key in env_secret("STORE_CREDENTIALS_KEY").split(",") if key.strip()
+]
+if not STORE_CREDENTIALS_KEYS:
+    if not DEBUG:
+        raise RuntimeError(
+            "Set STORE_CREDENTIALS_KEY (or STORE_CREDENTIALS_KEY_FILE) when DEBUG is off: "
+            "store credentials need a key of their own (see README, Configuration)"
+        )
+    STORE_CREDENTIALS_KEYS = [SECRET_KEY]
+
+# /metrics without METRICS_TOKEN: open in development, refused in production
+# unless METRICS_PUBLIC=true says it is fenced some other way.
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", DEBUG)
+# /readyz runs `helm version` at most this often per process.
+READYZ_HELM_CACHE_SECONDS = env_int("READYZ_HELM_CACHE_SECONDS", 60)

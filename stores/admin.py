@@ -7,17 +7,20 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.utils.html import format_html
 
-from stores import fleet, services
+from stores import domains, fleet, services
 from stores.clientip import client_ip
 from stores.models import (
+    ApiToken,
     AuditEntry,
     CommandRecord,
+    Domain,
     FleetUpgrade,
     Orphan,
     Quota,
     Store,
     StoreEvent,
 )
+from stores.permissions import OPERATOR_PERMISSIONS, is_operator, is_store_id
 
 
 def _actor(request) -> services.Actor:
@@ -76,6 +79,33 @@ class StoreAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # stores are created through the services, with quotas
 
+    def has_delete_permission(self, request, obj=None):
+        # Django's own delete (the "delete selected" action, the delete
+        # page) removes the row and leaves the namespace running with no
+        # audit entry. Stores are deleted by the platform: delete_stores.
+        return False
+
+    def get_object(self, request, object_id, from_field=None):
+        if not is_store_id(object_id):
+            return None  # admin then says the store does not exist
+        return super().get_object(request, object_id, from_field)
+
+    # The same permissions the API asks of operators (stores.permissions).
+    def has_platform_delete_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["destroy"])
+
+    def has_retry_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["retry"])
+
+    def has_upgrade_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["upgrade"])
+
+    def has_rollback_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["rollback"])
+
+    def has_force_fail_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["force_fail"])
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         return format_html('<span class="badge badge-{}">{}</span>', obj.status, obj.status)
@@ -95,27 +125,32 @@ class StoreAdmin(admin.ModelAdmin):
         for line in refused:
             self.message_user(request, line, messages.WARNING)
 
-    @admin.action(description="Retry selected failed stores")
+    @admin.action(description="Retry selected failed stores",
+                  permissions=["retry"])
     def retry_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.retry_store(_actor(request), s), "Retried")
 
-    @admin.action(description="Delete selected stores")
+    @admin.action(description="Delete selected stores",
+                  permissions=["platform_delete"])
     def delete_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.delete_store(_actor(request), s),
                    "Deleting")
 
-    @admin.action(description="Force-fail selected stuck stores")
+    @admin.action(description="Force-fail selected stuck stores",
+                  permissions=["force_fail"])
     def force_fail_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.force_fail(_actor(request), s),
                    "Force-failed")
 
 
-    @admin.action(description="Upgrade selected stores to the current chart")
+    @admin.action(description="Upgrade selected stores to the current chart",
+                  permissions=["upgrade"])
     def upgrade_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.upgrade_store(_actor(request), s),
                    "Upgrading")
 
-    @admin.action(description="Roll back selected stores to their previous revision")
+    @admin.action(description="Roll back selected stores to their previous revision",
+                  permissions=["rollback"])
     def rollback_stores(self, request, queryset):
         def previous(store):
             revision = services.previous_good_revision(store)
@@ -125,7 +160,8 @@ class StoreAdmin(admin.ModelAdmin):
 
         self._each(request, queryset, previous, "Rolling back")
 
-    @admin.action(description="Fleet-upgrade every store of the selected stores' engines")
+    @admin.action(description="Fleet-upgrade every store of the selected stores' engines",
+                  permissions=["upgrade"])
     def fleet_upgrade(self, request, queryset):
         for engine in sorted(set(queryset.values_list("engine", flat=True))):
             run = fleet.start(engine, _actor(request))
@@ -177,6 +213,15 @@ class QuotaAdmin(admin.ModelAdmin):
         services.audit(_actor(request), "quota", "", user=obj.user.get_username(),
                        max_stores=obj.max_stores)
 
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.audit(_actor(request), "quota_deleted", "", user=obj.user.get_username(),
+                       max_stores=obj.max_stores)
+
+    def delete_queryset(self, request, queryset):
+        for quota in queryset.select_related("user"):
+            self.delete_model(request, quota)
+
 
 @admin.register(CommandRecord)
 class CommandRecordAdmin(admin.ModelAdmin):
@@ -205,7 +250,11 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    # Append-only, for superusers too (the model refuses as well).
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.action(description="Export selected entries as CSV")
@@ -218,6 +267,69 @@ class AuditEntryAdmin(admin.ModelAdmin):
             writer.writerow([entry.created_at.isoformat(), entry.actor_name, entry.action,
                              entry.store_id, entry.ip or "", entry.via, entry.details])
         return response
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Operators see who has which tokens and may revoke them (delete);
+    a token cannot be read: only its hash and prefix exist."""
+
+    list_display = ["name", "user", "token_key", "created", "last_used_at", "expiry"]
+    list_select_related = ["user"]
+    search_fields = ["name", "token_key", "user__username"]
+    fields = ["name", "user", "token_key", "created", "last_used_at", "expiry"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # made by their owner, shown once to them
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.audit(_actor(request), "revoke_token", "", user=obj.user.get_username(),
+                       prefix=obj.token_key)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("user"):
+            self.delete_model(request, token)
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    """Custom domains (issue 11). Changes go through stores.domains, like the
+    store page and the API: verify now, remove."""
+
+    list_display = ["hostname", "store", "status", "is_primary", "certificate_state",
+                    "last_checked_at", "last_error"]
+    list_filter = ["status", "is_primary", "certificate_state"]
+    search_fields = ["hostname", "store__id", "store__name", "store__owner__username"]
+    list_select_related = ["store"]
+    readonly_fields = [f.name for f in Domain._meta.fields]
+    actions = ["verify_domains", "remove_domains"]
+
+    def has_add_permission(self, request):
+        return False  # owners add domains, with the checks of stores.domains
+
+    def _each(self, request, queryset, fn, verb):
+        done = 0
+        for domain in queryset.select_related("store"):
+            try:
+                fn(_actor(request), domain)
+                done += 1
+            except services.StoreRequestError as exc:
+                self.message_user(request, f"{domain.hostname}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{verb} {done} domain(s).", messages.SUCCESS)
+
+    @admin.action(description="Verify the DNS of selected domains now")
+    def verify_domains(self, request, queryset):
+        self._each(request, queryset, domains.verify_domain, "Checked")
+
+    @admin.action(description="Remove selected domains")
+    def remove_domains(self, request, queryset):
+        self._each(request, queryset, domains.remove_domain, "Removing")
 
 
 # Accounts, invitations, webhooks and notification e-mails (issue 16).

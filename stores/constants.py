@@ -16,6 +16,8 @@ ROLLING_BACK = "rolling_back"
 # Ready once, but a periodic check found it unhealthy; returns to ready on
 # its own when healthy again.
 DEGRADED = "degraded"
+# The release gains or loses host names and the engine moves to its primary URL.
+CHANGING_URL = "changing_url"
 
 STATUS_CHOICES = [
     (REQUESTED, "Requested"),
@@ -27,13 +29,17 @@ STATUS_CHOICES = [
     (UPGRADING, "Upgrading"),
     (ROLLING_BACK, "Rolling back"),
     (DEGRADED, "Degraded"),
+    (CHANGING_URL, "Changing address"),
 ]
 
 # States in which a worker is (or should be) doing something for the store.
-BUSY_STATES = frozenset({REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK})
+BUSY_STATES = frozenset(
+    {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL}
+)
 # Stores that count against an owner's quota.
 LIVE_STATES = frozenset(
-    {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED}
+    {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED,
+     CHANGING_URL}
 )
 # Stores whose release is installed and serving (or meant to be).
 RUNNING_STATES = frozenset({READY, DEGRADED})
@@ -41,11 +47,12 @@ RUNNING_STATES = frozenset({READY, DEGRADED})
 TRANSITIONS: dict[str, frozenset[str]] = {
     REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
     PROVISIONING: frozenset({READY, FAILED, DELETING}),
-    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED}),
-    DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED}),
+    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL}),
+    DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL}),
     UPGRADING: frozenset({READY, FAILED, DELETING}),
     ROLLING_BACK: frozenset({READY, FAILED, DELETING}),
-    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK}),
+    CHANGING_URL: frozenset({READY, FAILED, DELETING}),
+    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL}),
     DELETING: frozenset({DELETED, FAILED}),
     DELETED: frozenset(),
 }
@@ -54,7 +61,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # upgrade runs the upgrade again.
 RETRYABLE_STATES = frozenset({FAILED})
 DELETABLE_STATES = frozenset(
-    {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED}
+    {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL}
 )
 # An upgrade or rollback needs a release to act on.
 UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED})
@@ -64,14 +71,15 @@ OP_PROVISION = "provision"
 OP_DELETE = "delete"
 OP_UPGRADE = "upgrade"
 OP_ROLLBACK = "rollback"
+OP_CHANGE_URL = "change_url"
 OPERATION_CHOICES = [
     (OP_PROVISION, "Provision"), (OP_DELETE, "Delete"), (OP_UPGRADE, "Upgrade"),
-    (OP_ROLLBACK, "Rollback"),
+    (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"),
 ]
 # The busy state each operation runs in.
 OPERATION_STATES = {
     OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
-    OP_ROLLBACK: ROLLING_BACK,
+    OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL,
 }
 # The state a requested operation waits in for a worker: its busy state,
 # except a new store, which is "requested" until a worker picks it up.
@@ -93,6 +101,9 @@ REASON_NOT_CONFIGURED = "cluster_not_configured"
 REASON_INTERNAL = "internal_error"
 REASON_RELEASE_NOT_DEPLOYED = "release_not_deployed"
 REASON_PODS_NOT_READY = "pods_not_ready"
+REASON_CREDENTIALS_UNREADABLE = "credentials_unreadable"
+REASON_CERTIFICATE_NOT_ISSUED = "certificate_not_issued"
+REASON_CERTIFICATE_INVALID = "certificate_invalid"
 
 REASON_TITLES = {
     REASON_CLUSTER_UNREACHABLE: "The Kubernetes cluster could not be reached",
@@ -110,6 +121,9 @@ REASON_TITLES = {
     REASON_INTERNAL: "Internal error",
     REASON_RELEASE_NOT_DEPLOYED: "The store's helm release is not deployed",
     REASON_PODS_NOT_READY: "Some of the store's pods are not ready",
+    REASON_CREDENTIALS_UNREADABLE: "The store's credentials cannot be decrypted",
+    REASON_CERTIFICATE_NOT_ISSUED: "The store's TLS certificate was not issued",
+    REASON_CERTIFICATE_INVALID: "The store's TLS certificate is not valid",
 }
 
 # Event kinds in a store's timeline.
@@ -133,6 +147,31 @@ LABEL_OWNER = "storeplatform.io/owner"
 # The engines a store can run. How each is built (chart, values, credentials)
 # is provisioning.engines; where its admin lives is part of what a store is.
 ENGINE_ADMIN_PATHS = {"woocommerce": "/wp-admin/", "medusa": "/app"}
+
+# --- HTTPS and custom domains (issue 11) ---
+TLS_OFF, TLS_WILDCARD, TLS_PER_STORE = "off", "wildcard", "per-store"
+TLS_MODES = (TLS_OFF, TLS_WILDCARD, TLS_PER_STORE)
+# A custom domain's life: added, DNS verified, served by the release (its
+# certificate issued), failed (its certificate was not issued), removing
+# (the release drops it, then the row goes).
+DOMAIN_PENDING = "pending_verification"
+DOMAIN_VERIFIED = "verified"
+DOMAIN_ACTIVE = "active"
+DOMAIN_FAILED = "failed"
+DOMAIN_REMOVING = "removing"
+DOMAIN_STATUS_CHOICES = [
+    (DOMAIN_PENDING, "Pending verification"),
+    (DOMAIN_VERIFIED, "Verified"),
+    (DOMAIN_ACTIVE, "Active"),
+    (DOMAIN_FAILED, "Failed"),
+    (DOMAIN_REMOVING, "Removing"),
+]
+# Domains the store's release serves (its Ingress rules and certificates).
+SERVED_DOMAIN_STATES = frozenset({DOMAIN_VERIFIED, DOMAIN_ACTIVE})
+# The TXT record that proves a person controls a host name.
+DOMAIN_CHALLENGE_PREFIX = "_storeplatform-challenge"
+# The step a store shows while cert-manager has not issued its certificate.
+STEP_WAITING_FOR_CERTIFICATE = "Waiting for the certificate"
 
 NAME_MIN_LENGTH = 3
 NAME_MAX_LENGTH = 40

@@ -8,7 +8,8 @@ multiprocess directory (PROMETHEUS_MULTIPROC_DIR) when it is set, else from
 this process.
 
 Protected by ``Authorization: Bearer <METRICS_TOKEN>`` when METRICS_TOKEN is
-set; otherwise open (then fence it with a NetworkPolicy).
+set. Without a token it is open only where METRICS_PUBLIC is true (the
+default with DEBUG on); in production it then refuses, saying why.
 """
 
 import hmac
@@ -112,6 +113,10 @@ def _process_registry() -> CollectorRegistry:
 
 def metrics(request):
     token = settings.METRICS_TOKEN
+    if not token and not settings.METRICS_PUBLIC:
+        return HttpResponse("metrics are off: set METRICS_TOKEN (or METRICS_PUBLIC=true where "
+                            "/metrics is fenced by the network)\n", status=403,
+                            content_type="text/plain")
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):

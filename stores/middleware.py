@@ -1,12 +1,37 @@
+from urllib.parse import unquote
+
 from django.conf import settings
-from django.http import JsonResponse
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import render
+from django.views.defaults import bad_request as django_bad_request
+from django.views.defaults import page_not_found as django_page_not_found
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _too_large(request, length: int | None, too_many_fields: bool = False):
+    """413 that says what the limit is: JSON for the API, a page for forms."""
+    if too_many_fields:
+        size = "too many fields"
+        limit = f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields"
+    else:
+        size = f"{length} bytes" if length else "over the limit"
+        limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+    if _is_api(request):
+        return JsonResponse(
+            {"detail": f"Request body too large: {size}; the limit is {limit}."}, status=413)
+    return render(request, "request_too_large.html", {"size": size, "limit": limit}, status=413)
 
 
 class RequestBodyLimitMiddleware:
-    """Refuse oversized API bodies up front with 413 and a clear message.
+    """Refuse oversized bodies up front with 413 and a clear message.
 
     DRF reads the request stream itself, bypassing Django's own
-    DATA_UPLOAD_MAX_MEMORY_SIZE check, so the API needs this one.
+    DATA_UPLOAD_MAX_MEMORY_SIZE check, so the API needs this one; a web
+    form gets a page that explains the limit instead of a bare 400.
     """
 
     def __init__(self, get_response):
@@ -18,9 +43,45 @@ class RequestBodyLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if request.path.startswith("/api/") and limit and length > limit:
-            return JsonResponse(
-                {"detail": f"Request body too large: {length} bytes; the limit is {limit} bytes."},
-                status=413,
-            )
+        if limit and length > limit:
+            return _too_large(request, length)
         return self.get_response(request)
+
+
+def bad_request(request, exception=None):
+    """handler400: a body Django refused while reading it (no or a false
+    Content-Length) is explained like RequestBodyLimitMiddleware does."""
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent):
+        return _too_large(request, None, isinstance(exception, TooManyFieldsSent))
+    return django_bad_request(request, exception)
+
+
+def not_found(request, exception=None):
+    """handler404: the API answers in its own JSON shape, pages as before."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return django_page_not_found(request, exception)
+
+
+class NulByteMiddleware:
+    """400 for a NUL character in the path or the query string.
+
+    PostgreSQL cannot store or compare text containing NUL: a store id or a
+    filter value with %00 made the database raise, which surfaced as a 500
+    in pages and admin and a false "database unavailable" in the API.
+    Nothing legitimate carries one, so it is refused before any view.
+    """
+
+    MESSAGE = "The address contains a NUL character (%00), which no page or filter accepts."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or "\x00" in unquote(request.META.get("QUERY_STRING", "")):
+            if _is_api(request):
+                return JsonResponse({"detail": self.MESSAGE}, status=400)
+            return HttpResponseBadRequest(self.MESSAGE, content_type="text/plain")
+        return self.get_response(request)
+
+

@@ -5,17 +5,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import secrets
 import string
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from knox.models import AbstractAuthToken
 
 from stores import constants as c
 from stores import notification_types
+
+log = logging.getLogger(__name__)
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -56,6 +60,9 @@ class Store(models.Model):
     # The revision a requested rollback goes back to.
     target_revision = models.PositiveIntegerField(null=True, blank=True)
     health_checked_at = models.DateTimeField(null=True, blank=True)
+    # The host the release serves as the store's public address (a custom
+    # domain made primary), as set by the last address change; "" = ``host``.
+    public_host = models.CharField(max_length=253, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -78,6 +85,14 @@ class Store(models.Model):
                 fields=["slug"], condition=~models.Q(status=c.DELETED), name="store_live_slug"
             ),
         ]
+        # Acting on someone else's store takes one of these (or Django's
+        # view/change/delete), in the API as in admin: stores.permissions.
+        permissions = [
+            ("upgrade_store", "Can upgrade any store"),
+            ("rollback_store", "Can roll back any store"),
+            ("retry_store", "Can retry any store"),
+            ("force_fail_store", "Can force-fail any store"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
@@ -96,7 +111,14 @@ class Store(models.Model):
 
     @property
     def admin_url(self) -> str:
-        return f"{settings.STORE_SCHEME}://{self.host}{c.ENGINE_ADMIN_PATHS[self.engine]}"
+        host = self.public_host or self.host
+        return f"{settings.STORE_SCHEME}://{host}{c.ENGINE_ADMIN_PATHS[self.engine]}"
+
+    @property
+    def primary_url(self) -> str:
+        """Where shoppers go: the primary custom domain once the release serves
+        it, else the platform host (which then redirects there)."""
+        return f"{settings.STORE_SCHEME}://{self.public_host or self.host}/"
 
     @property
     def status_title(self) -> str:
@@ -105,6 +127,52 @@ class Store(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in c.BUSY_STATES
+
+
+def new_domain_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Domain(models.Model):
+    """A host name of the owner's that serves their store (issue 11).
+
+    The owner proves control with a TXT record holding ``verification_token``
+    and points the name at the platform; the store's release then serves it
+    with a certificate of its own. Each status change is an event on the
+    store's timeline (stores.domains).
+    """
+
+    store = models.ForeignKey(Store, models.CASCADE, related_name="domains")
+    hostname = models.CharField(max_length=253, unique=True)
+    status = models.CharField(max_length=24, choices=c.DOMAIN_STATUS_CHOICES,
+                              default=c.DOMAIN_PENDING)
+    verification_token = models.CharField(max_length=64, default=new_domain_token)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # "", pending, issued or failed: what cert-manager said last.
+    certificate_state = models.CharField(max_length=20, blank=True)
+    is_primary = models.BooleanField(default=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store"], condition=models.Q(is_primary=True),
+                                    name="domain_one_primary_per_store"),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    @property
+    def challenge_name(self) -> str:
+        return f"{c.DOMAIN_CHALLENGE_PREFIX}.{self.hostname}"
+
+    @property
+    def url(self) -> str:
+        return f"{settings.STORE_SCHEME}://{self.hostname}/"
 
 
 class StoreEvent(models.Model):
@@ -195,9 +263,32 @@ class Quota(models.Model):
         return f"{self.user}: {self.max_stores} stores"
 
 
-def _fernet() -> Fernet:
-    digest = hashlib.sha256(settings.STORE_CREDENTIALS_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+class CredentialsUnreadable(Exception):
+    """Stored credentials that none of the configured keys can decrypt."""
+
+    def __init__(self, store_id: str):
+        self.store_id = store_id
+        self.message = (
+            "This store's credentials cannot be decrypted with the platform's current "
+            "STORE_CREDENTIALS_KEY. An operator must add the key they were encrypted with "
+            "back to STORE_CREDENTIALS_KEY (newest first, comma separated) and run "
+            "`manage.py reencrypt_credentials`."
+        )
+        super().__init__(f"store={store_id}: {self.message}")
+
+
+def credentials_fernets() -> list[Fernet]:
+    """One Fernet per configured key (STORE_CREDENTIALS_KEY), newest first."""
+    return [
+        Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
+        for key in settings.STORE_CREDENTIALS_KEYS
+    ]
+
+
+def credentials_fernet() -> MultiFernet:
+    """The newest key encrypts, any configured key decrypts (cryptography's
+    MultiFernet), so keys rotate without losing a row."""
+    return MultiFernet(credentials_fernets())
 
 
 class StoreCredentials(models.Model):
@@ -216,11 +307,37 @@ class StoreCredentials(models.Model):
 
     @property
     def values(self) -> dict[str, str]:
-        return json.loads(_fernet().decrypt(self.encrypted.encode()))
+        """The decrypted values; CredentialsUnreadable when no key fits."""
+        try:
+            return json.loads(credentials_fernet().decrypt(self.encrypted.encode()))
+        except InvalidToken as exc:
+            # The operator's problem, not the owner's: say it where they look.
+            log.error("store=%s: its credentials cannot be decrypted with any key in "
+                      "STORE_CREDENTIALS_KEY (was a key removed?)", self.store_id)
+            raise CredentialsUnreadable(self.store_id) from exc
 
     @staticmethod
     def encrypt(values: dict[str, str]) -> str:
-        return _fernet().encrypt(json.dumps(values).encode()).decode()
+        return credentials_fernet().encrypt(json.dumps(values).encode()).decode()
+
+    def reencrypt(self) -> bool:
+        """Encrypt again with the newest key; False if it already was."""
+        fernets = credentials_fernets()
+        token = self.encrypted.encode()
+        try:
+            fernets[0].decrypt(token)
+            return False
+        except InvalidToken:
+            pass
+        try:
+            rotated = MultiFernet(fernets).rotate(token).decode()
+        except InvalidToken as exc:
+            raise CredentialsUnreadable(self.store_id) from exc
+        # Conditional: a row rewritten meanwhile is left to the next run.
+        StoreCredentials.objects.filter(pk=self.pk, encrypted=self.encrypted).update(
+            encrypted=rotated)
+        self.encrypted = rotated
+        return True
 
 
 class Orphan(models.Model):
@@ -277,8 +394,24 @@ class FleetUpgrade(models.Model):
         return len(self.upgraded) + len(self.skipped) + len(self.failed)
 
 
+class AuditEntryIsAppendOnly(Exception):
+    pass
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    # Bulk writes go around save() and delete(): refuse them too. (A user's
+    # deletion still nulls ``actor`` through the base manager; ``actor_name``
+    # keeps who it was.)
+    def update(self, **kwargs):
+        raise AuditEntryIsAppendOnly("Audit entries cannot be changed.")
+
+    def delete(self):
+        raise AuditEntryIsAppendOnly("Audit entries cannot be deleted.")
+
+
 class AuditEntry(models.Model):
-    """Who did what to which store, when, and from where."""
+    """Who did what to which store, when, and from where. Append-only:
+    an entry is written once and never changed or deleted, by anyone."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -291,13 +424,48 @@ class AuditEntry(models.Model):
     via = models.CharField(max_length=10, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
+    objects = AuditEntryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "audit entries"
+        # No change or delete permission exists to be granted.
+        default_permissions = ("add", "view")
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.store_id}"
 
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditEntryIsAppendOnly("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditEntryIsAppendOnly("Audit entries cannot be deleted.")
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox): only a hash (``digest``) and the
+    first characters (``token_key``, shown as the prefix) are stored; the
+    token itself is shown once, when it is created."""
+
+    name = models.CharField(max_length=80, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} {self.token_key}… ({self.user})"
+
+    @property
+    def prefix(self) -> str:
+        return self.token_key
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expiry is not None and self.expiry <= timezone.now()
 
 # --- Accounts and notifications ---------------------------------------------
 # Sign-up, e-mail verification and the owner's notification settings; the
@@ -426,7 +594,7 @@ class WebhookEndpoint(models.Model):
 
     @property
     def secret(self) -> str:
-        return _fernet().decrypt(self.secret_encrypted.encode()).decode()
+        return credentials_fernet().decrypt(self.secret_encrypted.encode()).decode()
 
     @property
     def signing_secrets(self) -> list[str]:
@@ -434,12 +602,13 @@ class WebhookEndpoint(models.Model):
         secrets_ = [self.secret]
         if self.previous_secret_encrypted and self.previous_secret_until and (
                 self.previous_secret_until > timezone.now()):
-            secrets_.append(_fernet().decrypt(self.previous_secret_encrypted.encode()).decode())
+            previous = self.previous_secret_encrypted.encode()
+            secrets_.append(credentials_fernet().decrypt(previous).decode())
         return secrets_
 
     @staticmethod
     def encrypt(secret: str) -> str:
-        return _fernet().encrypt(secret.encode()).decode()
+        return credentials_fernet().encrypt(secret.encode()).decode()
 
 
 class WebhookDelivery(models.Model):

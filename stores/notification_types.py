@@ -72,6 +72,10 @@ def _status(to: str, *, came_from: frozenset[str] | None = None) -> Callable[[ob
     return matches
 
 
+def _detail(event, key: str) -> str:
+    return (getattr(event, "details", None) or {}).get(key, "")
+
+
 # Sent to one endpoint when its owner presses "Send test event"; never
 # produced by a store event.
 TEST_EVENT = "webhook.test"
@@ -96,6 +100,34 @@ STORE_ROLLED_BACK = register(EventType(
 STORE_ROLLBACK_FAILED = register(EventType(
     "store.rollback_failed", "Rollback failed", "A rollback failed, with the reason.",
     email_by_default=True, matches=_status(c.FAILED, came_from=frozenset({c.ROLLING_BACK})),
+))
+# HTTPS and custom domains (issue 11). Registered before the general
+# failure and degradation types, which they refine.
+CERTIFICATE_FAILED = register(EventType(
+    "certificate.failed", "Certificate not issued",
+    "cert-manager did not issue a certificate for the store or one of its domains, so "
+    "the operation failed.",
+    email_by_default=True,
+    matches=lambda e: e.reason == c.REASON_CERTIFICATE_NOT_ISSUED and _status(c.FAILED)(e),
+))
+CERTIFICATE_INVALID = register(EventType(
+    "certificate.invalid", "Certificate failing",
+    "The store's certificate expired or is no longer valid; browsers warn its shoppers.",
+    email_by_default=True,
+    matches=lambda e: e.reason == c.REASON_CERTIFICATE_INVALID and _status(c.DEGRADED)(e),
+))
+DOMAIN_VERIFIED = register(EventType(
+    "domain.verified", "Domain verified", "A custom domain's DNS records are right.",
+    email_by_default=False, matches=lambda e: _detail(e, "domain_status") == c.DOMAIN_VERIFIED,
+))
+DOMAIN_ACTIVE = register(EventType(
+    "domain.active", "Domain live",
+    "The store answers at a custom domain, with its certificate issued.",
+    email_by_default=False, matches=lambda e: _detail(e, "domain_status") == c.DOMAIN_ACTIVE,
+))
+DOMAIN_LOST = register(EventType(
+    "domain.lost", "Domain lost", "A custom domain's DNS no longer points at the store.",
+    email_by_default=True, matches=lambda e: _detail(e, "dns") == "lost",
 ))
 STORE_FAILED = register(EventType(
     "store.failed", "Store failed",

@@ -207,6 +207,18 @@ def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
                     "requested.", target_revision=revision)
 
 
+def change_store_url(actor: Actor, store: Store) -> Store:
+    """Serve the store's custom domains as its rows say and move it to its
+    primary domain: the change_url operation (provisioning/domains.py). The
+    domain functions (stores/domains.py) call this after changing rows."""
+    if store.status not in c.RUNNING_STATES:
+        raise StoreRequestError(
+            f"Only ready or degraded stores can change their address; this one is "
+            f"{store.status}.", status=409)
+    return _request(actor, store, c.OP_CHANGE_URL, "change_url", expect=c.RUNNING_STATES,
+                    message="Address change requested.")
+
+
 def previous_good_revision(store: Store) -> Revision | None:
     """The newest revision before the running one that was deployed once."""
     return store.revisions.filter(

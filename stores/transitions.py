@@ -185,3 +185,10 @@ def set_step(store_id: str, step: str) -> None:
     """Say which step a worker is on, for the live progress display."""
     now = timezone.now()
     Store.objects.filter(pk=store_id).update(current_step=step, step_started_at=now, updated_at=now)
+
+
+def set_step_detail(store_id: str, owner: str, detail: str) -> None:
+    """What a long step is waiting on (cert-manager's condition message), in
+    the status message of the busy store, while this attempt holds the lease."""
+    Store.objects.filter(pk=store_id, lease_owner=owner).update(
+        status_message=detail, updated_at=timezone.now())

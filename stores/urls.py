@@ -1,6 +1,6 @@
 from django.urls import path
 
-from stores import views
+from stores import domain_views, views
 
 app_name = "stores"
 
@@ -16,4 +16,13 @@ urlpatterns = [
     path("stores/<str:store_id>/upgrade/", views.upgrade, name="upgrade"),
     path("stores/<str:store_id>/rollback/", views.rollback, name="rollback"),
     path("stores/<str:store_id>/delete/", views.delete, name="delete"),
+    # Custom domains (stores/domain_views.py).
+    path("stores/<str:store_id>/domains/", domain_views.card, name="domains"),
+    path("stores/<str:store_id>/domains/add/", domain_views.add, name="domain-add"),
+    path("stores/<str:store_id>/domains/<int:domain_id>/verify/", domain_views.verify,
+         name="domain-verify"),
+    path("stores/<str:store_id>/domains/<int:domain_id>/primary/", domain_views.make_primary,
+         name="domain-primary"),
+    path("stores/<str:store_id>/domains/<int:domain_id>/remove/", domain_views.remove,
+         name="domain-remove"),
 ]

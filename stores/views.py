@@ -9,7 +9,7 @@ indexed query every two seconds and no HTML.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from provisioning import kube
@@ -26,7 +27,8 @@ from provisioning.errors import ProvisioningError
 from stores import constants as c
 from stores import ratelimits, services
 from stores.clientip import client_ip
-from stores.models import Store, StoreCredentials
+from stores.models import CredentialsUnreadable, Store, StoreCredentials
+from stores.permissions import is_store_id
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ STORE_FIELDS = (
 
 def get_store_for_user(user, store_id: str) -> Store:
     """The user's store, or 404: someone else's store does not exist for them."""
+    if not is_store_id(store_id):
+        raise Http404("No such store.")
     return get_object_or_404(Store, pk=store_id, owner=user)
 
 
@@ -51,10 +55,22 @@ def _cursor(value: datetime | None) -> str:
 
 
 def _parse_cursor(value: str | None) -> datetime | None:
+    """A time a page sent back to us, in UTC; None for anything else (no
+    offset, not a time, or one that leaves the calendar in UTC)."""
     try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
+        parsed = datetime.fromisoformat(value) if value else None
+        if parsed is None or parsed.tzinfo is None:
+            return None
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
+
+
+def _parse_event_id(value: str | None) -> int:
+    """An event id a page sent back, or 0 (from the start) when it is not one."""
+    if value and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return 0
 
 
 def cluster_status() -> dict:
@@ -183,10 +199,7 @@ def detail(request, store_id: str):
 def detail_changes(request, store_id: str):
     """New timeline events and the refreshed header, or 204 if nothing moved."""
     store = get_store_for_user(request.user, store_id)
-    try:
-        after = int(request.GET.get("after", "0"))
-    except ValueError:
-        after = 0
+    after = _parse_event_id(request.GET.get("after"))
     seen = _parse_cursor(request.GET.get("seen"))
     events = _events_after(store, after)
     if not events and seen and store.updated_at <= seen:
@@ -194,6 +207,7 @@ def detail_changes(request, store_id: str):
     return render(request, "stores/_detail_changes.html", _detail_context(store, after, events))
 
 
+@never_cache  # a password: no cache may keep it
 @login_required
 @require_GET
 def credentials(request, store_id: str):
@@ -201,8 +215,13 @@ def credentials(request, store_id: str):
     creds = StoreCredentials.objects.filter(store=store).first()
     if creds is None:
         raise Http404("No credentials yet")
+    try:
+        values = creds.values
+    except CredentialsUnreadable as exc:
+        return render(request, "stores/_credentials_unreadable.html", {"message": exc.message},
+                      status=409)
     services.audit(_actor(request), "view_credentials", store.id)
-    return render(request, "stores/_credentials.html", {"store": store, "creds": creds.values})
+    return render(request, "stores/_credentials.html", {"store": store, "creds": values})
 
 
 @login_required
@@ -240,14 +259,17 @@ def upgrade(request, store_id: str):
 @require_POST
 def rollback(request, store_id: str):
     revision = request.POST.get("revision", "")
-    if not revision.isdigit():
+    # isdigit() alone accepts "²" and "³", which int() refuses; a revision
+    # is a few ASCII digits (helm keeps STORE_HELM_HISTORY_MAX of them).
+    if not (revision.isascii() and revision.isdigit() and len(revision) <= 9):
         get_store_for_user(request.user, store_id)  # 404 first for someone else's store
-        messages.error(request, "Choose a revision to roll back to.")
+        messages.error(request, "Choose a revision to roll back to: one of the revision "
+                                "numbers listed under Revisions.")
         return redirect("stores:detail", store_id=store_id)
     return _store_action(
         request, store_id,
         lambda actor, store: services.rollback_store(actor, store, int(revision)),
-        f"Rolling back to revision {revision}.",
+        f"Rolling back to revision {int(revision)}.",
     )
 
 

@@ -279,6 +279,8 @@ def test_the_platform_passes_its_settings_to_every_process(renders):
     assert config["DJANGO_DEBUG"] == "false"
     assert config["STORE_VALUES_PROFILE"] == "vps"
     assert config["STORE_SCHEME"] == "https"
+    assert config["STORE_TLS_MODE"] == "per-store"
+    assert config["STORE_MAX_DOMAINS"] == "5"
     assert config["HELM_BIN"] == "/usr/local/bin/helm"
     assert config["KUBECONFIG"] == ""
     assert config["CSRF_TRUSTED_ORIGINS"] == "https://platform.example.com"
@@ -287,6 +289,20 @@ def test_the_platform_passes_its_settings_to_every_process(renders):
             "spec"
         ]["containers"][0]
         assert container["envFrom"] == [{"configMapRef": {"name": "storeplatform-config"}}]
+
+
+def test_https_redirect_and_hsts_are_on_only_where_the_platform_is_served_over_https(renders):
+    https = one(renders["vps"], "ConfigMap", "storeplatform-config")["data"]
+    assert {key: https[key] for key in https if key.startswith("DJANGO_SECURE_")} == {
+        "DJANGO_SECURE_SSL_REDIRECT": "true",
+        "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+        "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    }
+    # A plain-HTTP laptop cluster would be redirected to an HTTPS it does not serve.
+    http = one(renders["local"], "ConfigMap", "storeplatform-config")["data"]
+    assert http["DJANGO_SECURE_SSL_REDIRECT"] == "false"
+    assert http["DJANGO_SECURE_HSTS_SECONDS"] == "0"
 
 
 def test_the_ingress_asks_cert_manager_for_tls_on_the_vps(renders):
@@ -523,9 +539,9 @@ def ungranted_kinds(docs: list[dict], granted: set) -> list[str]:
 
 def test_the_coverage_check_notices_a_kind_the_platform_may_not_manage(renders):
     granted = granted_rbac(renders["defaults"])
-    cronjob = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "x"}}
-    assert ungranted_kinds([cronjob], granted) == [
-        "CronJob (batch/cronjobs): may not "
+    budget = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "x"}}
+    assert ungranted_kinds([budget], granted) == [
+        "PodDisruptionBudget (policy/poddisruptionbudgets): may not "
         "['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']"
     ]
 
@@ -562,6 +578,8 @@ def test_the_cluster_role_covers_every_kind_a_store_chart_renders(renders, engin
         ({"worker.concurrency": 0}, "/worker/concurrency"),
         ({"web.replicas": 0}, "/web/replicas"),
         ({"stores.scheme": "ftp"}, "/stores/scheme"),
+        ({"stores.tlsMode": "letsencrypt"}, "/stores/tlsMode"),
+        ({"stores.dnsResolvers": "{dns.example.com}"}, "/stores/dnsResolvers"),
         ({"stores.valuesProfile": "production"}, "/stores/valuesProfile"),
         ({"stores.provisionTimeout": 5}, "/stores/provisionTimeout"),
         ({"config.host": "Not_A_Host"}, "/config/host"),
@@ -588,6 +606,40 @@ def test_workers_expose_their_metrics_port_for_prometheus(renders):
     assert env["WORKER_METRICS_PORT"] == "9100"
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
     assert container["ports"] == [{"name": "metrics", "containerPort": 9100}]
+
+
+def _env_of_web(docs: list[dict]) -> dict[str, dict]:
+    web = one(docs, "Deployment", "storeplatform-web")
+    return {e["name"]: e for e in web["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_the_credentials_key_and_the_metrics_token_are_required_in_production(renders):
+    for variant in ("defaults", "vps"):
+        env = _env_of_web(renders[variant])
+        assert "optional" not in env["STORE_CREDENTIALS_KEY"]["valueFrom"]["secretKeyRef"]
+        assert env["METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is False
+        config = one(renders[variant], "ConfigMap", "storeplatform-config")["data"]
+        assert config["METRICS_PUBLIC"] == "false", variant
+
+
+def test_metrics_can_be_left_open_only_by_saying_so():
+    docs = render(PROFILES["vps"], {"metrics.requireToken": False})
+    assert _env_of_web(docs)["METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert one(docs, "ConfigMap", "storeplatform-config")["data"]["METRICS_PUBLIC"] == "true"
+
+
+def test_configured_dns_resolvers_are_reachable_from_web_and_worker_only():
+    docs = chartkit.render(CHART, [chartkit.DEPLOY_VALUES / "platform-vps.yaml"],
+                           {"stores.dnsResolvers": "{1.1.1.1,9.9.9.9}"}, release="storeplatform",
+                           namespace="storeplatform")
+    policy = one(docs, "NetworkPolicy", "storeplatform-domain-dns-egress")
+    [expression] = policy["spec"]["podSelector"]["matchExpressions"]
+    assert expression["values"] == ["web", "worker"]
+    [rule] = policy["spec"]["egress"]
+    assert [p["ipBlock"]["cidr"] for p in rule["to"]] == ["1.1.1.1/32", "9.9.9.9/32"]
+    assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 53), ("TCP", 53)}
+    config = one(docs, "ConfigMap", "storeplatform-config")["data"]
+    assert config["STORE_DNS_RESOLVERS"] == "1.1.1.1,9.9.9.9"
 
 
 # --- accounts and notifications (issue 16) --------------------------------------

@@ -132,7 +132,7 @@ def test_helm_is_stopped_with_sigterm_so_it_releases_its_lock(store, cluster, na
 
     def tick():
         # Once helm has stored the pending release and is waiting.
-        if cluster.helm_faults_left()[0]["times"] == 0:
+        if cluster.helm_faults_left()[0].get("times", 1) == 0:
             raise errors.Cancelled()
 
     with pytest.raises(errors.Cancelled):

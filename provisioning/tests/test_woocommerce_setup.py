@@ -1,6 +1,7 @@
-"""The WooCommerce setup script (charts/woocommerce/files/setup.sh).
+"""The WooCommerce chart's WP-CLI scripts: the setup Job's
+(charts/woocommerce/files/setup.sh) and the cron Job's (files/cron.sh).
 
-WordPress cannot run here (no wordpress.org access), so the script runs
+WordPress cannot run here (no wordpress.org access), so the scripts run
 against a stand-in ``wp`` (and ``php``) put first on PATH: a small model of a
 WordPress site kept in a JSON file (fixtures/woocommerce/fake_wp.py), which
 logs every call. ``wp`` relays each call to that model through a loopback
@@ -14,11 +15,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socketserver
 import stat
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,14 +29,15 @@ import pytest
 from provisioning.tests.chartkit import ROOT
 
 SCRIPT = ROOT / "charts" / "woocommerce" / "files" / "setup.sh"
+CRON_SCRIPT = ROOT / "charts" / "woocommerce" / "files" / "cron.sh"
 FIXTURES = Path(__file__).parent / "fixtures" / "woocommerce"
 FAKES = FIXTURES / "bin"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
 
 PASSWORD = "S3ntinel-Adm1n-Pass"
+TITLE = "Acme Shop"
 ENV = {
     "STORE_URL": "http://acme-shop.localtest.me",
-    "STORE_TITLE": "Acme Shop",
     "WP_ADMIN_USER": "owner",
     "WP_ADMIN_EMAIL": "owner@example.com",
     "WP_ADMIN_PASSWORD": PASSWORD,
@@ -41,21 +45,37 @@ ENV = {
     "WOOCOMMERCE_SOURCE": "download",
     "WOOCOMMERCE_VERSION": "10.2.2",
     "SAMPLE_PRODUCTS": "true",
+    "SEED_VERSION": "0.1.0",
     "WAIT_TIMEOUT": "5",
     "WAIT_INTERVAL": "1",
 }
 SAMPLE_SKUS = {"SP-GIFT-10", "SP-EBOOK", "SP-WORKSHOP"}
+# The end of wp-config.php as the WordPress image writes it (its
+# wp-config-docker.php), and a copy cut off where its awk might be.
+WP_CONFIG = """<?php
+define( 'DB_NAME', getenv_docker('WORDPRESS_DB_NAME', 'wordpress') );
+if ($configExtra = getenv_docker('WORDPRESS_CONFIG_EXTRA', '')) {
+\teval($configExtra);
+}
+if ( ! defined( 'ABSPATH' ) ) {
+\tdefine( 'ABSPATH', __DIR__ . '/' );
+}
+require_once ABSPATH . 'wp-settings.php';
+"""
+HALF_WRITTEN_WP_CONFIG = WP_CONFIG[: WP_CONFIG.index("if ( ! defined")]
 
 # Commands that change the site; a run over a finished store issues none.
 CHANGING = {
     ("core", "install"),
     ("option", "update"),
     ("option", "patch"),
+    ("user", "create"),
     ("rewrite", "structure"),
     ("plugin", "install"),
     ("plugin", "activate"),
     ("wc", "tool"),
     ("wc", "product", "create"),
+    ("search-replace",),
 }
 
 
@@ -104,6 +124,8 @@ class Site:
         self.root = tmp_path / "html"
         (self.root / "wp-includes").mkdir(parents=True)
         (self.root / "wp-content" / "plugins").mkdir(parents=True)
+        self.title_file = tmp_path / "store-name"
+        self.title_file.write_text(TITLE)
         self.state_file = tmp_path / "state.json"
         self.log_file = tmp_path / "calls.jsonl"
         self.bin = tmp_path / "bin"
@@ -114,10 +136,10 @@ class Site:
             (self.bin / fake).chmod(stat.S_IRWXU)
         self.wordpress_files_copied()
 
-    def wordpress_files_copied(self) -> None:
+    def wordpress_files_copied(self, config: str = WP_CONFIG) -> None:
         """What the WordPress pod's entrypoint leaves on the volume."""
-        (self.root / "wp-config.php").write_text("<?php // fake\n")
         (self.root / "wp-includes" / "version.php").write_text("<?php $wp_version = '6.8.3';\n")
+        (self.root / "wp-config.php").write_text(config)
 
     def env(self, **overrides: str) -> dict:
         return {
@@ -127,20 +149,24 @@ class Site:
             "FAKE_WP_PORT": str(self.relay_port),
             "FAKE_WP_MODEL": str(FIXTURES / "fake_wp.py"),
             "WP_PATH": str(self.root),
+            "STORE_TITLE_FILE": str(self.title_file),
             **ENV,
             **overrides,
         }
 
-    def run_setup(self, **overrides: str) -> subprocess.CompletedProcess:
+    def run_setup(self, script: Path = SCRIPT, **overrides: str) -> subprocess.CompletedProcess:
         if self.log_file.exists():
             self.log_file.unlink()
         return subprocess.run(
-            ["sh", str(SCRIPT)],
+            ["sh", str(script)],
             env=self.env(**overrides),
             capture_output=True,
             text=True,
             timeout=60,
         )
+
+    def run_cron(self, **overrides: str) -> subprocess.CompletedProcess:
+        return self.run_setup(CRON_SCRIPT, **overrides)
 
     def wp(self, *args: str) -> subprocess.CompletedProcess:
         """Drive the fake directly, to prepare a half-finished site."""
@@ -170,7 +196,7 @@ class Site:
         found = []
         for call in self.calls:
             words = [a for a in call if not a.startswith("--")]
-            if tuple(words[:2]) in CHANGING or tuple(words[:3]) in CHANGING:
+            if any(tuple(words[:n]) in CHANGING for n in (1, 2, 3)):
                 found.append(call)
         return found
 
@@ -183,7 +209,7 @@ def site(tmp_path: Path, relay_port: int) -> Site:
     return Site(tmp_path, relay_port)
 
 
-def assert_store_ready(site: Site, url: str = ENV["STORE_URL"], title: str = ENV["STORE_TITLE"]):
+def assert_store_ready(site: Site, url: str = ENV["STORE_URL"], title: str = TITLE):
     state = site.state
     options = state["options"]
     assert state["installed"]
@@ -211,11 +237,13 @@ def assert_store_ready(site: Site, url: str = ENV["STORE_URL"], title: str = ENV
         assert product["post_status"] == "publish"
         assert product["virtual"] == "true"
         assert float(product["regular_price"]) > 0
+    assert options["storeplatform_seeded"]["version"] == ENV["SEED_VERSION"]
 
 
-def test_the_setup_script_is_shellcheck_clean():
+@pytest.mark.parametrize("script", [SCRIPT, CRON_SCRIPT], ids=["setup", "cron"])
+def test_the_scripts_are_shellcheck_clean(script):
     proc = subprocess.run(
-        [str(SHELLCHECK), "--shell=sh", "--severity=style", str(SCRIPT)],
+        [str(SHELLCHECK), "--shell=sh", "--severity=style", str(script)],
         capture_output=True,
         text=True,
     )
@@ -229,6 +257,9 @@ def test_a_first_run_turns_an_empty_volume_into_a_store_that_sells(site):
     assert_store_ready(site)
     assert site.state["plugins"]["woocommerce"]["version"] == "10.2.2"
     assert site.changing_calls()[0][:2] == ["core", "install"]
+    assert site.changing_calls()[-1][:3] == ["option", "update", "storeplatform_seeded"]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
+                    site.state["options"]["storeplatform_seeded"]["time"])
     assert "store ready at http://acme-shop.localtest.me" in proc.stdout
 
 
@@ -249,7 +280,7 @@ def test_a_run_after_core_install_only_finishes_the_rest(site):
         "core",
         "install",
         f"--url={ENV['STORE_URL']}",
-        f"--title={ENV['STORE_TITLE']}",
+        f"--title={TITLE}",
         "--admin_user=owner",
         "--admin_email=owner@example.com",
         f"--admin_password={PASSWORD}",
@@ -290,7 +321,10 @@ def test_a_run_that_died_after_some_products_creates_only_the_missing_ones(site)
         "--sku=SP-EBOOK",
         "--sku=SP-WORKSHOP",
     ]
-    assert [c[:2] for c in site.changing_calls()] == [["wc", "product"]] * 2
+    assert [c[:3] for c in site.changing_calls()] == [["wc", "product", "create"]] * 2 + [
+        ["option", "update", "woocommerce_onboarding_profile"],
+        ["option", "update", "storeplatform_seeded"],  # once everything is there
+    ]
     assert_store_ready(site)
 
 
@@ -304,28 +338,90 @@ def test_an_installed_but_inactive_plugin_is_activated_not_downloaded_again(site
     assert [c[:3] for c in site.changing_calls()] == [["plugin", "activate", "woocommerce"]]
 
 
-def test_a_deleted_cart_page_is_recreated(site):
+def test_a_page_the_owner_deleted_stays_deleted(site):
     assert site.run_setup().returncode == 0
     state = site.state
-    state["posts"][state["options"]["woocommerce_cart_page_id"]]["post_status"] = "trash"
+    cart = state["options"]["woocommerce_cart_page_id"]
+    state["posts"][cart]["post_status"] = "trash"
     site.state_file.write_text(json.dumps(state))
 
     proc = site.run_setup()
 
     assert proc.returncode == 0, proc.stderr
-    assert [c[:4] for c in site.changing_calls()] == [["wc", "tool", "run", "install_pages"]]
-    assert_store_ready(site)
+    assert site.changing_calls() == []
+    assert site.state["posts"][cart]["post_status"] == "trash"
 
 
-def test_an_upgrade_with_a_new_title_and_scheme_updates_only_those(site):
+def test_later_runs_leave_what_the_owner_changed_and_ensure_what_the_platform_owns(site):
     assert site.run_setup().returncode == 0
+    state = site.state
+    # The owner deletes a sample product, renames the shop, turns cash on
+    # delivery off, reopens "coming soon" and changes the permalinks ...
+    gift = next(pid for pid, p in state["posts"].items() if p.get("sku") == "SP-GIFT-10")
+    del state["posts"][gift]
+    state["options"]["blogname"] = "Owner's own title"
+    state["options"]["woocommerce_cod_settings"]["enabled"] = "no"
+    state["options"]["woocommerce_coming_soon"] = "yes"
+    state["options"]["permalink_structure"] = "/%year%/%postname%/"
+    # ... and something breaks what the platform owns.
+    state["options"]["home"] = "http://elsewhere.example"
+    del state["users"]["owner"]
+    site.state_file.write_text(json.dumps(state))
+    owners = {k: v for k, v in state["options"].items() if k not in ("home", "siteurl")}
 
-    proc = site.run_setup(STORE_TITLE="Acme Shop 2", STORE_URL="https://acme-shop.example.com")
+    # A retry, an upgrade (new chart version) or a rollback run the same script.
+    proc = site.run_setup(SEED_VERSION="0.2.0")
 
     assert proc.returncode == 0, proc.stderr
-    updated = sorted(c[2] for c in site.changing_calls())
-    assert updated == ["blogname", "home", "siteurl"]
-    assert_store_ready(site, url="https://acme-shop.example.com", title="Acme Shop 2")
+    after = site.state
+    assert {k: v for k, v in after["options"].items() if k not in ("home", "siteurl")} == owners
+    assert "SP-GIFT-10" not in site.products()
+    assert after["options"]["home"] == after["options"]["siteurl"] == ENV["STORE_URL"]
+    assert after["users"]["owner"]["role"] == "administrator"
+    # The site is moved back to its URL the way any move goes: search-replace.
+    assert sorted(c[:3] for c in site.changing_calls()) == [
+        ["search-replace", "http://elsewhere.example", ENV["STORE_URL"]],
+        ["user", "create", "owner"],
+    ]
+    assert after["options"]["storeplatform_seeded"]["version"] == "0.1.0"  # the first seed
+
+
+def test_an_upgrade_with_a_new_scheme_moves_the_url_and_keeps_the_owners_title(site):
+    assert site.run_setup().returncode == 0
+    site.title_file.write_text("Acme Shop 2")
+
+    proc = site.run_setup(STORE_URL="https://acme-shop.example.com")
+
+    assert proc.returncode == 0, proc.stderr
+    assert [c[:3] for c in site.changing_calls()] == [
+        ["search-replace", ENV["STORE_URL"], "https://acme-shop.example.com"]]
+    assert_store_ready(site, url="https://acme-shop.example.com", title=TITLE)
+
+
+def test_a_store_seeded_before_the_marker_existed_is_recorded_not_reseeded(site):
+    assert site.run_setup().returncode == 0
+    state = site.state
+    del state["options"]["storeplatform_seeded"]  # as an earlier setup left it
+    gift = next(pid for pid, p in state["posts"].items() if p.get("sku") == "SP-GIFT-10")
+    del state["posts"][gift]
+    site.state_file.write_text(json.dumps(state))
+
+    proc = site.run_setup()
+
+    assert proc.returncode == 0, proc.stderr
+    assert [c[:3] for c in site.changing_calls()] == [
+        ["option", "update", "storeplatform_seeded"]]
+    assert "SP-GIFT-10" not in site.products()
+
+
+def test_a_failing_look_up_of_the_seed_marker_stops_instead_of_reseeding(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(fail=["option list"])
+
+    proc = site.run_setup()
+
+    assert proc.returncode != 0
+    assert site.changing_calls() == []
 
 
 def test_it_waits_for_the_database(site):
@@ -345,7 +441,38 @@ def test_it_gives_up_when_wordpress_never_appears_on_the_volume(site):
     proc = site.run_setup(WAIT_TIMEOUT="1")
 
     assert proc.returncode != 0
-    assert "gave up waiting for the WordPress files" in proc.stdout
+    assert "gave up waiting for a complete wp-config.php" in proc.stdout
+    assert site.calls == []
+
+
+def test_it_waits_for_wp_config_to_be_written_completely(site):
+    """The WordPress pod writes wp-config.php line by line while this Job
+    may already look: a half-written file is waited for, not used."""
+    site.wordpress_files_copied(HALF_WRITTEN_WP_CONFIG)
+    setup = subprocess.Popen(
+        ["sh", str(SCRIPT)], env=site.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        time.sleep(1.5)
+        assert setup.poll() is None, setup.communicate()
+        assert site.calls == [], "the setup used a half-written wp-config.php"
+        site.wordpress_files_copied(WP_CONFIG)
+        out, err = setup.communicate(timeout=30)
+    finally:
+        if setup.poll() is None:
+            setup.kill()
+    assert setup.returncode == 0, err
+    assert "waiting for a complete wp-config.php" in out
+    assert_store_ready(site)
+
+
+def test_it_gives_up_on_a_wp_config_that_never_completes(site):
+    site.wordpress_files_copied(HALF_WRITTEN_WP_CONFIG)
+
+    proc = site.run_setup(WAIT_TIMEOUT="1")
+
+    assert proc.returncode != 0
+    assert "gave up waiting for a complete wp-config.php" in proc.stdout
     assert site.calls == []
 
 
@@ -384,3 +511,185 @@ def test_the_admin_password_never_reaches_the_log(site):
 
     assert proc.returncode == 0
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+# --- the title: a user's free text, passed as data ------------------------------
+
+HOSTILE_TITLES = [
+    "$(WORDPRESS_DB_PASSWORD)",
+    "`id` shop",
+    "$(id) shop",
+    "'; rm -rf / #",
+    # Would delete the canary below if any shell interpreted the title.
+    "$(rm -f \"$HOME/canary\")",
+    "x\"; rm -f ~/canary; \"",
+    "\"double\" and 'single' quotes",
+    "--require=/tmp/x.php",
+    "two\nlines\n",
+    "Café 🛒 emoji",
+    "متجر عربي",
+    "חנות ⁦mixed⁩ RTL",
+    "back\\slash %s %n *",
+]
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_a_hostile_title_becomes_the_site_title_exactly(site, tmp_path, title):
+    site.title_file.write_text(title)
+    canary = tmp_path / "canary"
+    canary.write_text("still here")
+
+    proc = site.run_setup(WORDPRESS_DB_PASSWORD="Sentinel-Db-Password-9f3k", HOME=str(tmp_path))
+
+    assert proc.returncode == 0, proc.stderr
+    [install] = [c for c in site.calls if c[:2] == ["core", "install"]]
+    assert f"--title={title}" in install
+    assert site.state["options"]["blogname"] == title
+    assert "Sentinel-Db-Password-9f3k" not in json.dumps(site.state)
+    assert canary.read_text() == "still here"
+
+
+def test_an_empty_title_file_stops_the_setup_with_a_reason(site):
+    site.title_file.write_text("")
+
+    proc = site.run_setup()
+
+    assert proc.returncode != 0
+    assert "is empty" in proc.stdout
+    assert site.calls == []
+
+
+# --- the cron Job's script ---------------------------------------------------------
+
+
+def test_the_cron_runs_due_events_and_the_action_scheduler_queue(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(cron={"due": ["wc_cleanup_sessions", "woocommerce_cancel_unpaid_orders"],
+                         "runs": 0},
+                   action_scheduler={"pending": 250, "runs": 0})
+
+    proc = site.run_cron()
+
+    assert proc.returncode == 0, proc.stderr
+    assert site.calls == [
+        ["core", "is-installed"],
+        ["cron", "event", "run", "--due-now"],
+        ["plugin", "is-active", "woocommerce"],
+        ["action-scheduler", "run", "--batches=5"],
+    ]
+    state = site.state
+    assert state["cron"] == {"due": [], "runs": 1}
+    assert state["action_scheduler"] == {"pending": 0, "runs": 1}
+    assert "Executed a total of 2 cron events" in proc.stdout
+    assert "250 scheduled tasks completed" in proc.stdout
+
+
+def test_the_cron_works_off_a_long_queue_a_few_batches_a_minute(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(action_scheduler={"pending": 700, "runs": 0})
+
+    assert site.run_cron().returncode == 0
+    assert site.state["action_scheduler"]["pending"] == 200
+    assert site.run_cron().returncode == 0
+    assert site.state["action_scheduler"]["pending"] == 0
+
+
+def test_the_cron_has_nothing_to_do_before_the_shop_is_installed(site):
+    proc = site.run_cron()
+
+    assert proc.returncode == 0, proc.stderr
+    assert site.calls == [["core", "is-installed"]]
+    assert "not installed yet" in proc.stdout
+
+
+def test_the_cron_has_nothing_to_do_before_wordpress_is_on_the_volume(site):
+    site.wordpress_files_copied(HALF_WRITTEN_WP_CONFIG)
+
+    proc = site.run_cron()
+
+    assert proc.returncode == 0, proc.stderr
+    assert site.calls == []
+
+
+def test_the_cron_skips_the_action_scheduler_while_woocommerce_is_inactive(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(plugins={"woocommerce": {"active": False, "version": "10.2.2"}})
+
+    proc = site.run_cron()
+
+    assert proc.returncode == 0, proc.stderr
+    assert [c[0] for c in site.calls] == ["core", "cron", "plugin"]
+    assert "WooCommerce is not active" in proc.stdout
+
+
+def test_a_failing_cron_event_run_fails_the_job(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(fail=["cron event"])
+
+    proc = site.run_cron()
+
+    assert proc.returncode != 0
+    assert not any(c[0] == "action-scheduler" for c in site.calls)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cron", "event", "run", "--due"],
+        ["cron", "event", "run", "--due-now", "--batches=5"],
+        ["action-scheduler", "run", "--batch=5"],
+    ],
+)
+def test_the_stand_in_refuses_flags_the_real_commands_do_not_take(site, argv):
+    assert site.run_setup().returncode == 0
+
+    proc = site.wp(*argv)
+
+    assert proc.returncode == 1
+    assert "Parameter errors:" in proc.stderr and "unknown --" in proc.stderr
+
+
+# --- the URL move (issue 11) ------------------------------------------------------
+
+
+def test_a_new_primary_domain_moves_the_site_with_search_replace_once(site):
+    assert site.run_setup().returncode == 0
+    state = site.state
+    old = ENV["STORE_URL"]
+    # Content that links to the old URL, and a serialized option holding it.
+    post = next(iter(state["posts"].values()))
+    post.update(post_content=f'<a href="{old}/shop/">Shop</a>', guid=f"{old}/?p=1")
+    state["options"]["widget_text"] = {"2": {"text": f"Visit {old}/cart/"}}
+    site.state_file.write_text(json.dumps(state))
+    new = "https://shop.example.com"
+
+    proc = site.run_setup(STORE_URL=new)
+
+    assert proc.returncode == 0, proc.stderr
+    assert site.changing_calls() == [
+        ["search-replace", old, new, "--all-tables-with-prefix", "--skip-columns=guid",
+         "--precise", "--report-changed-only"],
+    ]
+    assert f"moving the site from {old} to {new}" in proc.stdout
+    state = site.state
+    assert (state["options"]["home"], state["options"]["siteurl"]) == (new, new)
+    assert state["options"]["widget_text"]["2"]["text"] == f"Visit {new}/cart/"
+    moved = state["posts"][next(iter(state["posts"]))]
+    assert moved["post_content"] == f'<a href="{new}/shop/">Shop</a>'
+    assert moved["guid"] == f"{old}/?p=1"  # an identifier, not a link
+    assert_store_ready(site, url=new)
+
+    again = site.run_setup(STORE_URL=new)
+    assert again.returncode == 0, again.stderr
+    assert site.changing_calls() == []  # idempotent: home already is the new URL
+
+
+def test_a_failed_url_move_fails_the_job_before_anything_else_changes(site):
+    assert site.run_setup().returncode == 0
+    site.set_state(fail=["search-replace"])
+
+    proc = site.run_setup(STORE_URL="https://shop.example.com")
+
+    assert proc.returncode != 0
+    assert site.state["options"]["home"] == ENV["STORE_URL"]
+    assert [c[0] for c in site.changing_calls()] == ["search-replace"]  # and nothing after

@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -32,8 +32,10 @@ def exception_handler(exc, context):
         return Response({"detail": exc.message, "reason": exc.reason},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": "30"})
-    if isinstance(exc, DatabaseError):
-        # The request could not be persisted: say so, and nothing was done.
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database could not be reached (connection refused or lost,
+        # server shutting down): nothing was done. Other database errors
+        # (bad data, a bug) are not an outage and must not claim to be one.
         log.error("database unavailable while serving the API: %s", exc)
         return Response(
             {"detail": "The platform's database is unavailable, so nothing was saved. "

@@ -1,8 +1,10 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from provisioning.engines import ENGINES
 from stores import constants as c
-from stores.models import Store, StoreEvent
+from stores.domains import dns_records
+from stores.models import Domain, Store, StoreEvent
 
 
 class StrictSerializer(serializers.Serializer):
@@ -28,11 +30,18 @@ class StringField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "minLength": c.NAME_MIN_LENGTH,
+                      "maxLength": c.NAME_MAX_LENGTH})
+class NameField(StringField):
+    """The lengths are documented for clients; stores.naming checks them
+    (after folding runs of whitespace) with its own messages."""
+
+
 class StoreCreateSerializer(StrictSerializer):
     # The name's rules live in stores.naming, shared with the web page, so
     # both give the same messages; the schema still documents them.
-    name = StringField(
-        allow_blank=True, trim_whitespace=False,
+    name = NameField(
+        trim_whitespace=False,
         help_text=f"{c.NAME_MIN_LENGTH}-{c.NAME_MAX_LENGTH} characters, with at least one "
                   "letter or digit; its slug becomes the store's host name.",
     )
@@ -44,22 +53,54 @@ class StoreCreateSerializer(StrictSerializer):
 
 
 class RollbackSerializer(StrictSerializer):
-    revision = serializers.IntegerField(min_value=1)
+    revision = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+
+
+class DomainCreateSerializer(StrictSerializer):
+    # The host name's rules live in stores.domains, shared with the web page.
+    hostname = StringField(max_length=300, allow_blank=True, help_text="A host name of yours, like "
+                                                     "shop.example.com.")
+
+
+class DnsRecordSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    name = serializers.CharField()
+    value = serializers.CharField()
+    purpose = serializers.CharField()
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    url = serializers.CharField(read_only=True)
+    records = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Domain
+        fields = [
+            "id", "hostname", "status", "is_primary", "url", "verification_token", "records",
+            "verified_at", "certificate_state", "last_checked_at", "last_error", "created_at",
+        ]
+        read_only_fields = fields
+
+    @staticmethod
+    def get_records(domain: Domain) -> list[dict]:
+        return DnsRecordSerializer(dns_records(domain), many=True).data
 
 
 class StoreSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     storefront_url = serializers.CharField(read_only=True)
+    primary_url = serializers.CharField(read_only=True)
     admin_url = serializers.CharField(read_only=True)
     status_title = serializers.CharField(read_only=True)
+    domains = DomainSerializer(many=True, read_only=True)
 
     class Meta:
         model = Store
         fields = [
             "id", "name", "engine", "status", "status_reason", "status_title", "status_message",
-            "storefront_url", "admin_url", "host", "owner", "current_step", "step_started_at",
-            "chart_version", "helm_revision", "created_at", "updated_at", "ready_at",
-            "deleted_at", "diagnostics",
+            "storefront_url", "primary_url", "admin_url", "host", "domains", "owner",
+            "current_step", "step_started_at", "chart_version", "helm_revision", "created_at",
+            "updated_at", "ready_at", "deleted_at", "diagnostics",
         ]
         read_only_fields = fields
 

@@ -1,17 +1,28 @@
 """The REST API. Business rules live in stores.services; these views only
-translate HTTP to service calls and back."""
+translate HTTP to service calls and back. Who may act on which store is
+stores.permissions."""
 
+from datetime import UTC, datetime
+
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.cache import add_never_cache_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 
 from stores import constants as c
-from stores import ratelimits, services
+from stores import domains, ratelimits, services
+from stores.api.schema import error_responses
 from stores.api.serializers import (
     CredentialsSerializer,
+    DomainCreateSerializer,
+    DomainSerializer,
     RevisionSerializer,
     RollbackSerializer,
     StoreCreateSerializer,
@@ -19,10 +30,57 @@ from stores.api.serializers import (
     StoreSerializer,
 )
 from stores.clientip import client_ip
-from stores.models import Store, StoreCredentials
+from stores.models import CredentialsUnreadable, Domain, Store, StoreCredentials
+from stores.permissions import (
+    STORE_ID_PATTERN,
+    StorePermission,
+    is_operator,
+    is_store_id,
+    stores_for,
+)
+
+BIGINT_MAX = 2**63 - 1
 
 
-class NewestFirst(CursorPagination):
+class StrictCursorPagination(CursorPagination):
+    """DRF's cursor pagination, with a cursor or page size it cannot use
+    answered 400 instead of a 404 or, for a well-encoded but impossible
+    position, a 500."""
+
+    invalid_cursor_message = "Invalid cursor: use the next or previous link of a page."
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound as exc:
+            raise ParseError(self.invalid_cursor_message) from exc
+        if cursor is not None and cursor.position is not None:
+            try:
+                self.check_position(cursor.position)
+            except (ValueError, OverflowError) as exc:
+                raise ParseError(self.invalid_cursor_message) from exc
+        return cursor
+
+    def check_position(self, position: str) -> None:
+        raise NotImplementedError
+
+    def get_page_size(self, request):
+        given = request.query_params.get(self.page_size_query_param)
+        if given is not None and not (given.isascii() and given.isdigit()
+                                      and 1 <= int(given[:6]) <= self.max_page_size):
+            raise ValidationError({self.page_size_query_param: [
+                f"A whole number from 1 to {self.max_page_size}."]})
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+
+class NewestFirst(StrictCursorPagination):
     # A cursor, not page numbers: the cost of a page does not grow with the
     # number of stores (no COUNT, no OFFSET).
     ordering = ("-created_at", "id")
@@ -30,42 +88,81 @@ class NewestFirst(CursorPagination):
     max_page_size = 100
     page_size_query_param = "page_size"
 
+    def check_position(self, position: str) -> None:
+        created = datetime.fromisoformat(position)
+        if created.tzinfo is None:
+            raise ValueError("a cursor's time has an offset")
+        created.astimezone(UTC)  # OverflowError past year 1 or 9999
 
-class EventPagination(CursorPagination):
+
+class EventPagination(StrictCursorPagination):
     ordering = ("id",)
     page_size = 100
     max_page_size = 500
     page_size_query_param = "page_size"
+
+    def check_position(self, position: str) -> None:
+        if not (position.isascii() and position.isdigit() and len(position) <= 19
+                and int(position) <= BIGINT_MAX):
+            raise ValueError("an event cursor is an event id")
 
 
 def actor_for(request) -> services.Actor:
     return services.Actor(request.user, ip=client_ip(request), via="api")
 
 
+ID_PARAMETER = OpenApiParameter(
+    "id", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=STORE_ID_PATTERN,
+    description="The store's id: a letter then nine lower-case letters or digits.",
+)
+STATUS_VALUES = [s for s, _ in c.STATUS_CHOICES]
+READ = error_responses(400, 401, 404, 503)
+ACT = error_responses(400, 401, 403, 404, 409, 503)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(parameters=[ID_PARAMETER], responses={200: StoreSerializer, **READ}),
+)
 class StoreViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = StoreSerializer
     pagination_class = NewestFirst
+    permission_classes = [IsAuthenticated, StorePermission]
+    # Any id reaches get_object, which answers 404 in JSON (the router's
+    # default refuses dots, and Django's HTML 404 is not the API's shape).
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        stores = Store.objects.select_related("owner")
-        if not self.request.user.is_staff:
-            stores = stores.filter(owner=self.request.user)
+        if getattr(self, "swagger_fake_view", False):
+            # drf-spectacular builds the schema without a user; it needs only
+            # the model (else `check --deploy` warns the id type is unknown).
+            return Store.objects.none()
+        stores = stores_for(self.request.user, self.action).prefetch_related("domains")
         if self.action == "list":
             wanted = self.request.query_params.get("status")
+            if wanted is not None and wanted not in STATUS_VALUES:
+                raise ValidationError({"status": [
+                    f"Unknown status; choose one of: {', '.join(STATUS_VALUES)}."]})
             stores = stores.filter(status=wanted) if wanted else stores.exclude(status=c.DELETED)
         return stores
 
+    def get_object(self):
+        if not is_store_id(self.kwargs.get("pk", "")):
+            raise Http404("No such store.")
+        return super().get_object()
+
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=[s for s, _ in c.STATUS_CHOICES],
+        parameters=[OpenApiParameter("status", str, enum=STATUS_VALUES,
                                      description="Only stores in this status (default: all "
-                                                 "but deleted).")]
+                                                 "but deleted).")],
+        responses={200: StoreSerializer(many=True), **error_responses(400, 401, 503)},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=StoreCreateSerializer, responses={202: StoreSerializer})
+    @extend_schema(request=StoreCreateSerializer, responses={
+        202: StoreSerializer, **error_responses(400, 401, 409, 413, 415, 429, 503)})
     def create(self, request):
         ratelimits.check(request, "create")
         data = StoreCreateSerializer(data=request.data)
@@ -75,20 +172,23 @@ class StoreViewSet(
         )
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={202: StoreSerializer})
+    @extend_schema(parameters=[ID_PARAMETER], request=None, responses={
+        202: StoreSerializer, **ACT, **error_responses(429)})
     def destroy(self, request, pk=None):
         store = self.get_object()
         ratelimits.check(request, "delete")
         store = services.delete_store(actor_for(request), store)
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={202: StoreSerializer})
+    @extend_schema(parameters=[ID_PARAMETER], request=None,
+                   responses={202: StoreSerializer, **ACT})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         store = services.retry_store(actor_for(request), self.get_object())
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=RevisionSerializer(many=True))
+    @extend_schema(parameters=[ID_PARAMETER],
+                   responses={200: RevisionSerializer(many=True), **READ})
     @action(detail=True, methods=["get"], pagination_class=None)
     def revisions(self, request, pk=None):
         """The release's revision history, newest first, as helm reported it
@@ -98,14 +198,16 @@ class StoreViewSet(
         rows = store.revisions.all() if store.status != c.DELETED else []
         return Response(RevisionSerializer(rows, many=True).data)
 
-    @extend_schema(request=None, responses={202: StoreSerializer})
+    @extend_schema(parameters=[ID_PARAMETER], request=None,
+                   responses={202: StoreSerializer, **ACT})
     @action(detail=True, methods=["post"])
     def upgrade(self, request, pk=None):
         """Upgrade to the platform's current chart version (same values, credentials)."""
         store = services.upgrade_store(actor_for(request), self.get_object())
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=RollbackSerializer, responses={202: StoreSerializer})
+    @extend_schema(parameters=[ID_PARAMETER], request=RollbackSerializer, responses={
+        202: StoreSerializer, **ACT, **error_responses(413, 415)})
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         store = self.get_object()
@@ -115,18 +217,20 @@ class StoreViewSet(
                                         data.validated_data["revision"])
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=StoreEventSerializer(many=True))
+    @extend_schema(parameters=[ID_PARAMETER],
+                   responses={200: StoreEventSerializer(many=True), **READ})
     @action(detail=True, methods=["get"], pagination_class=EventPagination)
     def events(self, request, pk=None):
         store = self.get_object()
         page = self.paginate_queryset(store.events.all())
         return self.get_paginated_response(StoreEventSerializer(page, many=True).data)
 
-    @extend_schema(responses=CredentialsSerializer)
+    @extend_schema(parameters=[ID_PARAMETER], responses={
+        200: CredentialsSerializer, **error_responses(400, 401, 404, 409, 503)})
     @action(detail=True, methods=["get"])
     def credentials(self, request, pk=None):
-        # Owner only: staff can see every store, but not log into its shop.
-        store = get_object_or_404(Store, pk=pk, owner=request.user)
+        # Owner only (stores_for): an operator sees the store, never its login.
+        store = self.get_object()
         creds = StoreCredentials.objects.filter(store=store).first()
         if creds is None or store.status == c.DELETED:
             return Response(
@@ -134,9 +238,80 @@ class StoreViewSet(
                            "created when provisioning starts."},
                 status=status.HTTP_409_CONFLICT,
             )
-        values = creds.values
+        try:
+            values = creds.values
+        except CredentialsUnreadable as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
         services.audit(actor_for(request), "view_credentials", store.id)
-        return Response(CredentialsSerializer({
+        response = Response(CredentialsSerializer({
             "admin_url": store.admin_url, "username": values["admin-username"],
             "email": values["admin-email"], "password": values["admin-password"],
         }).data)
+        add_never_cache_headers(response)  # a password: no cache may keep it
+        return response
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: DomainSerializer(many=True), **READ}),
+    retrieve=extend_schema(responses={200: DomainSerializer, **READ}),
+)
+@extend_schema(parameters=[OpenApiParameter("store_pk", str, OpenApiParameter.PATH,
+                                            description="The store's id.")])
+class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A store's custom domains (issue 11): add one, see the DNS records to
+    create, verify them, make one the primary address, remove one."""
+
+    serializer_class = DomainSerializer
+    pagination_class = None  # at most STORE_MAX_DOMAINS
+
+    def store(self) -> Store:
+        """The store in the URL. Someone else's store does not exist for
+        them, unless they are an operator (stores.permissions): viewing its
+        domains needs view_store, changing them change_store."""
+        store_id, user = self.kwargs["store_pk"], self.request.user
+        if not is_store_id(store_id):
+            raise Http404
+        store = get_object_or_404(stores_for(user, "retrieve"), pk=store_id)
+        changing = self.request.method not in SAFE_METHODS
+        if changing and store.owner_id != user.pk and not is_operator(user, "stores.change_store"):
+            raise PermissionDenied("This store is not yours: changing its domains needs "
+                                   "the permission stores.change_store.")
+        return store
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
+            return Domain.objects.none()
+        return Domain.objects.filter(store=self.store()).select_related("store")
+
+    @extend_schema(request=DomainCreateSerializer, responses={
+        201: DomainSerializer, **ACT, **error_responses(413, 415)})
+    def create(self, request, store_pk=None):
+        store = self.store()
+        data = DomainCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        domain = domains.add_domain(actor_for(request), store, data.validated_data["hostname"])
+        return Response(DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: DomainSerializer, 204: None, **ACT})
+    def destroy(self, request, store_pk=None, pk=None):
+        """A domain never served goes at once (204); a served one is removed
+        from the store's release first (202, status ``removing``)."""
+        domain = domains.remove_domain(actor_for(request), self.get_object())
+        if domain is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: DomainSerializer, **ACT})
+    @action(detail=True, methods=["post"])
+    def verify(self, request, store_pk=None, pk=None):
+        """Check the domain's DNS records now. The answer says what is
+        missing in ``last_error``; a verified domain is then served."""
+        domain = domains.verify_domain(actor_for(request), self.get_object())
+        return Response(DomainSerializer(domain).data)
+
+    @extend_schema(request=None, responses={202: DomainSerializer, **ACT})
+    @action(detail=True, methods=["post"], url_path="make-primary")
+    def make_primary(self, request, store_pk=None, pk=None):
+        """The store's public URL moves to this (verified) domain."""
+        domain = domains.make_primary(actor_for(request), self.get_object())
+        return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)

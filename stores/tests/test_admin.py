@@ -86,3 +86,74 @@ def test_the_audit_log_exports_as_csv(operator, stores, api):
     text = response.content.decode()
     assert text.splitlines()[0] == "time,actor,action,store,ip,via,details"
     assert ",alice,create," in text and "127.0.0.1" in text
+
+
+# --- admin cannot bypass the platform (issue 14) -----------------------------
+
+
+def test_djangos_delete_selected_is_not_offered_for_stores(operator, stores):
+    page = operator.get("/admin/stores/store/")
+    actions = [value for value, _ in page.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in actions and "delete_stores" in actions
+    operator.post("/admin/stores/store/", {"action": "delete_selected", "post": "yes",
+                                           "_selected_action": [stores[0].id]})
+    assert Store.objects.filter(pk=stores[0].id, status=c.REQUESTED).exists()
+    assert operator.get(f"/admin/stores/store/{stores[0].id}/delete/").status_code == 403
+    assert Store.objects.filter(pk=stores[0].id).exists()
+
+
+def test_audit_entries_cannot_be_changed_or_deleted_in_admin(operator, api):
+    api.post("/api/stores/", {"name": "Delta", "engine": "woocommerce"}, format="json")
+    entry = AuditEntry.objects.get(action="create")
+    page = operator.get("/admin/stores/auditentry/")
+    actions = [value for value, _ in page.context["action_form"].fields["action"].choices]
+    assert actions == ["", "export_csv"]
+    assert operator.get(f"/admin/stores/auditentry/{entry.pk}/delete/").status_code == 403
+    operator.post(f"/admin/stores/auditentry/{entry.pk}/change/", {"action": "changed"})
+    operator.post("/admin/stores/auditentry/", {"action": "delete_selected", "post": "yes",
+                                                "_selected_action": [entry.pk]})
+    entry.refresh_from_db()
+    assert entry.action == "create"
+
+
+def test_audit_entries_are_append_only_in_the_model_too(api):
+    from django.contrib.auth.models import Permission
+
+    from stores.models import AuditEntryIsAppendOnly
+
+    api.post("/api/stores/", {"name": "Delta", "engine": "woocommerce"}, format="json")
+    entry = AuditEntry.objects.get(action="create")
+    entry.action = "nothing happened"
+    with pytest.raises(AuditEntryIsAppendOnly):
+        entry.save()
+    with pytest.raises(AuditEntryIsAppendOnly):
+        entry.delete()
+    with pytest.raises(AuditEntryIsAppendOnly):
+        AuditEntry.objects.filter(pk=entry.pk).update(action="x")
+    with pytest.raises(AuditEntryIsAppendOnly):
+        AuditEntry.objects.all().delete()
+    assert AuditEntry.objects.get(pk=entry.pk).action == "create"
+    # No permission exists that could be granted to change or delete one.
+    codenames = set(Permission.objects.filter(content_type__model="auditentry")
+                    .values_list("codename", flat=True))
+    assert codenames == {"add_auditentry", "view_auditentry"}
+
+
+def test_deleting_a_user_keeps_their_audit_entries(api, user):
+    api.post("/api/stores/", {"name": "Delta", "engine": "woocommerce"}, format="json")
+    Store.objects.all().delete()
+    user.delete()
+    entry = AuditEntry.objects.get(action="create")
+    assert entry.actor is None and entry.actor_name == "alice"
+
+
+def test_deleting_a_quota_is_audited_like_adding_one(operator, user, other_user):
+    for owner in (user, other_user):
+        Quota.objects.create(user=owner, max_stores=5)
+    mine = Quota.objects.get(user=user)
+    operator.post(f"/admin/stores/quota/{mine.pk}/delete/", {"post": "yes"})
+    operator.post("/admin/stores/quota/", {"action": "delete_selected", "post": "yes",
+                                           "_selected_action": [Quota.objects.get().pk]})
+    assert not Quota.objects.exists()
+    deleted = AuditEntry.objects.filter(action="quota_deleted", via="admin")
+    assert sorted(e.details["user"] for e in deleted) == ["alice", "bob"]

@@ -8,7 +8,7 @@ from stores.models import AuditEntry, Store
 pytestmark = pytest.mark.django_db
 
 STORE_FIELDS = {"id", "name", "engine", "status", "status_reason", "storefront_url", "admin_url",
-                "created_at", "updated_at", "ready_at"}
+                "created_at", "updated_at", "ready_at", "primary_url", "domains"}
 
 
 def create(client, name="Acme Shop", engine="woocommerce"):
@@ -21,7 +21,8 @@ def test_creating_a_store_answers_202_with_the_store(api):
     body = response.json()
     assert set(body) >= STORE_FIELDS
     assert body["status"] == c.REQUESTED
-    assert body["storefront_url"] == "http://acme-shop.localtest.me/"
+    assert body["storefront_url"] == body["primary_url"] == "http://acme-shop.localtest.me/"
+    assert body["domains"] == []
     assert body["admin_url"] == "http://acme-shop.localtest.me/wp-admin/"
     assert Store.objects.get(pk=body["id"]).namespace == f"store-{body['id']}"
 
@@ -74,11 +75,11 @@ def test_listing_takes_the_same_number_of_queries_for_1_or_25_stores(
 ):
     settings.STORE_MAX_PER_USER = 30
     create(api, "Only One")
-    with django_assert_max_num_queries(3):  # token, stores (owner joined)
+    with django_assert_max_num_queries(4):  # token, stores (owner joined), their domains
         api.get("/api/stores/")
     for n in range(24):
         create(api, f"Shop {n:02d}")
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         assert len(api.get("/api/stores/").json()["results"]) == 25
 
 

@@ -11,8 +11,9 @@ def test_healthz_answers_without_touching_anything(client):
     assert response.content == b"ok"
 
 
-def test_readyz_checks_database_redis_and_helm(client, settings, real_helm_bin):
+def test_readyz_checks_database_redis_and_helm(client, settings, real_helm_bin, staff):
     settings.HELM_BIN = real_helm_bin
+    client.force_login(staff)  # details are for operators (test_secrets_and_probes)
     response = client.get("/readyz")
     body = response.json()
     assert response.status_code == 200, body
@@ -27,8 +28,9 @@ def test_probes_and_scrapes_by_pod_ip_are_answered(client):
     assert client.get("/", HTTP_HOST="10.42.0.7:8000").status_code == 400
 
 
-def test_readyz_names_the_dependency_that_failed(client, settings):
+def test_readyz_names_the_dependency_that_failed(client, settings, staff):
     settings.HELM_BIN = "/nonexistent/helm"
+    client.force_login(staff)
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()

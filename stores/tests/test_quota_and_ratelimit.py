@@ -42,9 +42,9 @@ def test_a_quota_row_overrides_the_default_for_one_user(api, user, settings):
 @pytest.mark.django_db(transaction=True)
 def test_twenty_simultaneous_creates_make_exactly_the_allowed_number(user, settings):
     settings.STORE_MAX_PER_USER = 3
-    from rest_framework.authtoken.models import Token
+    from conftest import api_token
 
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     barrier = threading.Barrier(20)
     codes = []
 

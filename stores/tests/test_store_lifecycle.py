@@ -48,8 +48,7 @@ def test_a_created_store_becomes_ready_and_a_deleted_one_leaves_nothing(api, clu
 def test_https_stores_get_tls_through_each_chart(api, cluster, eager, settings, engine):
     """The values the platform generates for a VPS (https, cert-manager) are
     accepted by each chart: rendered by the real helm, applied to the fake."""
-    settings.STORE_SCHEME = "https"
-    settings.STORE_TLS_CLUSTER_ISSUER = "letsencrypt-prod"
+    cluster.use_tls("per-store", issuer="letsencrypt-prod")
     settings.STORE_INGRESS_CLASS = "traefik"
     settings.STORE_VALUES_PROFILE = "vps"
     with eager():

@@ -27,8 +27,16 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "medusa.fullname" . }}-redis
 {{- end -}}
 
+{{/* Medusa's backend URL: the public host (templates/_https.tpl). */}}
 {{- define "medusa.publicUrl" -}}
-{{ .Values.store.scheme }}://{{ .Values.store.host }}
+{{ .Values.store.scheme }}://{{ include "medusa.publicHost" . }}
+{{- end -}}
+
+{{/* Browsers may call the API from every host the store answers on. */}}
+{{- define "medusa.corsOrigins" -}}
+{{- $origins := list (include "medusa.publicUrl" .) (printf "%s://%s" .Values.store.scheme .Values.store.host) -}}
+{{- range .Values.domains }}{{ $origins = append $origins (printf "%s://%s" $.Values.store.scheme .host) }}{{ end -}}
+{{ $origins | uniq | join "," }}
 {{- end -}}
 
 {{/* The restricted Pod Security Standard, for every container. */}}
@@ -72,11 +80,11 @@ appears in a rendered manifest. The platform generates URL-safe passwords
 - name: MEDUSA_PUBLIC_URL
   value: {{ include "medusa.publicUrl" . | quote }}
 - name: STORE_CORS
-  value: {{ include "medusa.publicUrl" . | quote }}
+  value: {{ include "medusa.corsOrigins" . | quote }}
 - name: ADMIN_CORS
-  value: {{ include "medusa.publicUrl" . | quote }}
+  value: {{ include "medusa.corsOrigins" . | quote }}
 - name: AUTH_CORS
-  value: {{ include "medusa.publicUrl" . | quote }}
+  value: {{ include "medusa.corsOrigins" . | quote }}
 {{- /* Session cookies may only be Secure when shoppers arrive over https. */}}
 - name: COOKIE_SECURE
   value: {{ ternary "true" "false" (eq .Values.store.scheme "https") | quote }}

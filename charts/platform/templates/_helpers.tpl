@@ -108,13 +108,12 @@ env:
       secretKeyRef:
         name: {{ .Values.secrets.existingSecret }}
         key: {{ .Values.secrets.credentialsKeyKey }}
-        optional: true
   - name: METRICS_TOKEN
     valueFrom:
       secretKeyRef:
         name: {{ .Values.secrets.existingSecret }}
         key: {{ .Values.secrets.metricsTokenKey }}
-        optional: true
+        optional: {{ not .Values.metrics.requireToken }}
   - name: EMAIL_HOST_PASSWORD
     valueFrom:
       secretKeyRef:

@@ -1,18 +1,30 @@
 #!/bin/sh
-# Turns a fresh WordPress volume into a WooCommerce store that can sell.
+# Turns a fresh WordPress volume into a WooCommerce store that can sell, and
+# on every later run keeps in place what the platform owns, nothing more.
 #
-# Run by the chart's setup Job (image wordpress:cli, or the baked image) on
-# every install, upgrade and retry. Every step looks at the current state
-# first and only changes what is not right yet, so a second run is a no-op and
-# a run that died half-way is finished by the next one.
+# Run by the chart's setup Job on every install, upgrade, rollback and retry.
+# What it touches comes in two kinds:
+# - the platform's, ensured on every run: the site URL (home, siteurl), the
+#   admin user of the store Secret exists, WooCommerce installed and active;
+# - the shop's starting point, seeded once: title, pretty permalinks, the
+#   shop pages with the shop as front page, "coming soon" off, the onboarding
+#   wizard skipped, cash on delivery, sample products. From then on it is the
+#   owner's: later runs never recreate or reset what they deleted or changed.
+#   The option storeplatform_seeded ({"version", "time"}) records the seed.
+# Every step reads the state first, so a run that died half-way is finished
+# by the next one, and a second run changes nothing.
 #
 # Inputs (environment, set by templates/setup-job.yaml):
-#   STORE_URL, STORE_TITLE                      what the shop is called and where
+#   STORE_URL                                   where the shop is
+#   STORE_TITLE_FILE    file holding the shop's title: the store's name, free
+#                       text a user typed, so it comes as data (never through
+#                       env or args, which Kubernetes and shells interpret)
 #   WP_ADMIN_USER, WP_ADMIN_EMAIL, WP_ADMIN_PASSWORD   from the store Secret
 #   WORDPRESS_DB_HOST/_USER/_PASSWORD/_NAME     read by wp-config.php
 #   WOOCOMMERCE_SOURCE   download | baked
 #   WOOCOMMERCE_VERSION  exact plugin version to download
 #   SAMPLE_PRODUCTS      "true" to create the sample catalogue
+#   SEED_VERSION         recorded in the seed marker (the chart version)
 #   WP_PATH              WordPress root (default /var/www/html)
 #   WAIT_TIMEOUT, WAIT_INTERVAL   seconds, for the wait loops
 set -eu
@@ -22,10 +34,11 @@ WAIT_TIMEOUT="${WAIT_TIMEOUT:-600}"
 WAIT_INTERVAL="${WAIT_INTERVAL:-5}"
 WOOCOMMERCE_SOURCE="${WOOCOMMERCE_SOURCE:-download}"
 SAMPLE_PRODUCTS="${SAMPLE_PRODUCTS:-true}"
+SEED_VERSION="${SEED_VERSION:-unknown}"
 BAKED_PLUGIN_DIR="${BAKED_PLUGIN_DIR:-/usr/src/wordpress/wp-content/plugins/woocommerce}"
 
 : "${STORE_URL:?STORE_URL is required}"
-: "${STORE_TITLE:?STORE_TITLE is required}"
+: "${STORE_TITLE_FILE:?STORE_TITLE_FILE is required}"
 : "${WP_ADMIN_USER:?WP_ADMIN_USER is required}"
 : "${WP_ADMIN_EMAIL:?WP_ADMIN_EMAIL is required}"
 : "${WP_ADMIN_PASSWORD:?WP_ADMIN_PASSWORD is required}"
@@ -55,10 +68,25 @@ wait_for() {
     done
 }
 
-# The WordPress pod's entrypoint copies the core files and writes
-# wp-config.php into the shared volume on its first start.
-wordpress_files_present() {
-    [ -f "$WP_PATH/wp-config.php" ] && [ -f "$WP_PATH/wp-includes/version.php" ]
+# The WordPress pod's entrypoint copies the core files into the shared
+# volume on its first start, then writes wp-config.php with awk, line by line
+# (docker-library/wordpress docker-entrypoint.sh); this Job may look in
+# between. The file is complete once its last statement is there:
+# wp-config-docker.php ends with require_once ABSPATH . 'wp-settings.php';
+wordpress_config_complete() {
+    [ -f "$WP_PATH/wp-includes/version.php" ] &&
+        grep -q "require_once.*wp-settings\.php" "$WP_PATH/wp-config.php" 2>/dev/null
+}
+
+# The title, exactly: command substitution would drop trailing newlines, the
+# sentinel x keeps them.
+read_title() {
+    title="$(cat -- "$STORE_TITLE_FILE" && printf x)"
+    STORE_TITLE="${title%x}"
+    if [ -z "$STORE_TITLE" ]; then
+        log "the title file $STORE_TITLE_FILE is empty"
+        return 1
+    fi
 }
 
 # A plain PHP connection check: `wp db` needs the mysql client, whose TLS
@@ -94,6 +122,8 @@ install_core() {
         return 0
     fi
     log "installing WordPress for $STORE_URL"
+    # --title=VALUE is one argument: WP-CLI takes everything after the first
+    # "=" as the value, newlines and leading dashes included.
     wp core install \
         --url="$STORE_URL" \
         --title="$STORE_TITLE" \
@@ -103,12 +133,42 @@ install_core() {
         --skip-email
 }
 
-configure_site() {
-    # Title and URL follow the values on every run: a renamed store or a
-    # scheme switched to https is applied by the next upgrade.
-    ensure_option blogname "$STORE_TITLE"
+# Moves the site to STORE_URL when the home WordPress stored is another URL
+# (a custom domain made primary, a switch to https): WP-CLI's search-replace
+# rewrites the old URL in every table of the site, serialized values
+# included. Nothing runs when home already is STORE_URL, so a re-run changes
+# nothing. GUIDs stay: they are identifiers, not links
+# (https://developer.wordpress.org/cli/commands/search-replace/).
+move_site_url() {
+    stored="$(wp option get home 2>/dev/null || true)"
+    if [ -z "$stored" ] || [ "$stored" = "$STORE_URL" ]; then
+        return 0
+    fi
+    log "moving the site from $stored to $STORE_URL"
+    wp search-replace "$stored" "$STORE_URL" --all-tables-with-prefix --skip-columns=guid \
+        --precise --report-changed-only
+}
+
+# The platform's: the URL follows the values on every run (a switch to
+# https, a custom domain made primary, applied by the next upgrade).
+ensure_site_url() {
+    move_site_url
     ensure_option home "$STORE_URL"
     ensure_option siteurl "$STORE_URL"
+}
+
+# The platform's: the login shown to the owner exists. Its password and
+# profile are the owner's to change.
+ensure_admin_user() {
+    if wp user get "$WP_ADMIN_USER" --field=ID >/dev/null 2>&1; then
+        return 0
+    fi
+    log "the admin user $WP_ADMIN_USER is missing: creating it"
+    wp user create "$WP_ADMIN_USER" "$WP_ADMIN_EMAIL" \
+        --role=administrator --user_pass="$WP_ADMIN_PASSWORD"
+}
+
+ensure_permalinks() {
     current="$(wp option get permalink_structure 2>/dev/null || true)"
     if [ "$current" != "/%postname%/" ]; then
         log "switching to pretty permalinks"
@@ -175,14 +235,14 @@ ensure_option_key() {
     fi
 }
 
+onboarding_skipped() {
+    [ "$(wp option pluck woocommerce_onboarding_profile skipped 2>/dev/null || true)" = "1" ]
+}
+
 configure_woocommerce() {
     # New WooCommerce installs start in "coming soon" mode and show the
     # onboarding wizard; a provisioned store is open and configured.
     ensure_option woocommerce_coming_soon no
-    if [ "$(wp option pluck woocommerce_onboarding_profile skipped 2>/dev/null || true)" != "1" ]; then
-        log "skipping the onboarding wizard"
-        wp option update woocommerce_onboarding_profile '{"skipped":true}' --format=json
-    fi
     ensure_option woocommerce_task_list_hidden yes
 
     # Cash on delivery, also for virtual products (the samples are virtual,
@@ -220,16 +280,52 @@ ensure_sample_products() {
     done
 }
 
-main() {
-    cd "$WP_PATH"
-    wait_for "the WordPress files in $WP_PATH" wordpress_files_present
-    wait_for "the database at ${WORDPRESS_DB_HOST:-?}" database_reachable
-    install_core
-    configure_site
-    install_woocommerce
+# The onboarding wizard is skipped last: earlier versions of this script,
+# which had no seed marker, skipped it too, so "skipped but no marker" means
+# a store seeded before the marker existed.
+skip_onboarding() {
+    if ! onboarding_skipped; then
+        log "skipping the onboarding wizard"
+        wp option update woocommerce_onboarding_profile '{"skipped":true}' --format=json
+    fi
+}
+
+record_seed() {
+    wp option update storeplatform_seeded --format=json \
+        "{\"version\":\"$SEED_VERSION\",\"time\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}"
+}
+
+seed_shop() {
+    log "seeding the shop"
+    ensure_permalinks
     ensure_store_pages
     configure_woocommerce
     ensure_sample_products
+    skip_onboarding
+    record_seed
+}
+
+main() {
+    cd "$WP_PATH"
+    read_title
+    wait_for "a complete wp-config.php in $WP_PATH" wordpress_config_complete
+    wait_for "the database at ${WORDPRESS_DB_HOST:-?}" database_reachable
+    install_core
+    ensure_site_url
+    ensure_admin_user
+    install_woocommerce
+    # An assignment outside any condition, so that a failing lookup stops
+    # the script (set -e) instead of looking like "never seeded" and
+    # re-creating what the owner deleted.
+    seed_marker="$(wp option list --search=storeplatform_seeded --field=option_name)"
+    if [ -n "$seed_marker" ]; then
+        log "seeded before: the shop's content and settings are the owner's, left alone"
+    elif onboarding_skipped; then
+        log "seeded by an earlier version of the setup: recording it, changing nothing"
+        record_seed
+    else
+        seed_shop
+    fi
     log "store ready at $STORE_URL"
 }
 

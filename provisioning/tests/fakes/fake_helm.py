@@ -85,6 +85,7 @@ RESOURCES = {
     "PodDisruptionBudget": "apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "Role": "apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
     "RoleBinding": "apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+    "Middleware": "apis/traefik.io/v1alpha1/namespaces/{ns}/middlewares",
 }
 
 

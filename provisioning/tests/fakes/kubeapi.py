@@ -16,9 +16,24 @@ object (``server.faults``) or over HTTP (``POST /_fake/faults``):
 - ``throttle``: answer the next N requests with 429
 - ``stuck_namespaces``: namespaces whose deletion hangs on a finalizer
 - ``storefront_down``: hosts for which the fake ingress answers 503
+- ``certificates_pending``: hosts (or ``*``) whose cert-manager Certificate
+  stays not Ready, with a pending ACME Challenge
+- ``expired_certificates``: hosts the HTTPS ingress serves an expired
+  certificate for
+- ``default_certificate``: ``self-signed`` (the controller's own, as traefik
+  and ingress-nginx ship) or ``wildcard`` (a CA-signed one for
+  ``*.<wildcard_domain>``, the operator's wildcard certificate)
 
 The fake ingress answers 200 for any Host that an Ingress object in a live
-namespace routes, and 404 otherwise, like an ingress controller would.
+namespace routes, and 404 otherwise, like an ingress controller would. Given
+a test CA, it also listens for HTTPS and picks the certificate by SNI as a
+controller does: the CA-signed certificate of a Ready Certificate naming the
+host, else its default certificate.
+
+cert-manager's ingress-shim is modelled: an Ingress annotated
+``cert-manager.io/cluster-issuer`` (or ``issuer``) gets a Certificate
+(cert-manager.io/v1) per ``spec.tls`` entry, named after its secretName and
+owned by the Ingress; its Ready condition follows ``certificates_pending``.
 
 Run standalone: ``python -m provisioning.tests.fakes.kubeapi --port 0``.
 """
@@ -31,6 +46,7 @@ import copy
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -63,7 +79,11 @@ GROUP_RESOURCES = {
     "poddisruptionbudgets": "PodDisruptionBudget",
     "roles": "Role",
     "rolebindings": "RoleBinding",
+    "certificates": "Certificate",
+    "challenges": "Challenge",
+    "middlewares": "Middleware",
 }
+SHIM_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
 KIND_TO_RESOURCE = {kind: res for res, kind in {**CORE_RESOURCES, **GROUP_RESOURCES}.items()}
 
 PATH = re.compile(
@@ -123,7 +143,9 @@ class Cluster:
         self.lock = threading.RLock()
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.version = 1
-        self.faults: dict = {"throttle": 0, "stuck_namespaces": set(), "storefront_down": set()}
+        self.faults: dict = {"throttle": 0, "stuck_namespaces": set(), "storefront_down": set(),
+                             "certificates_pending": set(), "expired_certificates": set(),
+                             "default_certificate": "self-signed", "wildcard_domain": ""}
         self.terminate_delay = 0.05
         self.requests: list[tuple[str, str]] = []
 
@@ -176,6 +198,8 @@ class Cluster:
                 obj.setdefault("spec", {"finalizers": ["kubernetes"]})
                 obj["status"] = {"phase": "Active"}
             self.objects[key] = obj
+            if resource == "ingresses":
+                self._ingress_shim(namespace, obj)
             return 201, obj
 
     def get(self, resource: str, namespace: str, name: str) -> tuple[int, dict]:
@@ -185,12 +209,14 @@ class Cluster:
                 return 404, status_body(
                     404, "NotFound", f'{resource} "{name}" not found', name, resource
                 )
-            return 200, copy.deepcopy(obj)
+            return 200, self._observed(resource, obj)
 
     def list(self, resource: str, namespace: str | None, selector: str) -> list[dict]:
         with self.lock:
+            if resource == "challenges":
+                return self._challenges(namespace)
             return [
-                copy.deepcopy(obj)
+                self._observed(res, obj)
                 for (res, ns, _), obj in sorted(self.objects.items())
                 if res == resource
                 and (namespace is None or ns == namespace)
@@ -210,6 +236,8 @@ class Cluster:
             if resource == "namespaces":
                 obj["status"] = old["status"]
             self.objects[(resource, namespace, name)] = self._meta(obj, namespace)
+            if resource == "ingresses":
+                self._ingress_shim(namespace, obj)
             return 200, copy.deepcopy(self.objects[(resource, namespace, name)])
 
     def patch(self, resource: str, namespace: str, name: str, patch: dict) -> tuple[int, dict]:
@@ -232,6 +260,12 @@ class Cluster:
                 )
             if resource != "namespaces":
                 del self.objects[(resource, namespace, name)]
+                if resource == "ingresses":  # garbage collection of what it owns
+                    for key, other in list(self.objects.items()):
+                        owners = other["metadata"].get("ownerReferences") or []
+                        if key[1] == namespace and any(
+                                o.get("uid") == obj["metadata"]["uid"] for o in owners):
+                            del self.objects[key]
                 return 200, obj
             if obj["status"]["phase"] != "Terminating":
                 obj["status"]["phase"] = "Terminating"
@@ -270,6 +304,121 @@ class Cluster:
                     for rule in obj.get("spec", {}).get("rules", []):
                         hosts.add(rule.get("host", ""))
             return hosts
+
+    # -- cert-manager ---------------------------------------------------------
+    def _ingress_shim(self, namespace: str, ingress: dict) -> None:
+        """What cert-manager's ingress-shim does for an annotated Ingress."""
+        annotations = ingress["metadata"].get("annotations") or {}
+        issuer_kind = next((a for a in SHIM_ANNOTATIONS if annotations.get(a)), None)
+        if issuer_kind is None:
+            return
+        for entry in ingress.get("spec", {}).get("tls") or []:
+            secret = entry.get("secretName")
+            if not secret:
+                continue  # cert-manager emits BadConfig and skips the entry
+            certificate = {
+                "apiVersion": "cert-manager.io/v1",
+                "kind": "Certificate",
+                "metadata": {
+                    "name": secret,
+                    "labels": dict(ingress["metadata"].get("labels") or {}),
+                    "ownerReferences": [{
+                        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                        "name": ingress["metadata"]["name"],
+                        "uid": ingress["metadata"]["uid"], "controller": True,
+                        "blockOwnerDeletion": True,
+                    }],
+                },
+                "spec": {
+                    "dnsNames": list(entry.get("hosts") or []),
+                    "secretName": secret,
+                    "usages": ["digital signature", "key encipherment"],
+                    "issuerRef": {
+                        "name": annotations[issuer_kind], "group": "cert-manager.io",
+                        "kind": "ClusterIssuer" if "cluster" in issuer_kind else "Issuer",
+                    },
+                },
+            }
+            key = ("certificates", namespace, secret)
+            if key in self.objects:
+                self.objects[key]["spec"] = certificate["spec"]
+                continue
+            self.objects[key] = self._meta(certificate, namespace)
+            self._event(namespace, "Certificate", secret, "Normal", "Issuing",
+                        "Issuing certificate as Secret does not exist")
+
+    def _event(self, namespace: str, kind: str, name: str, type_: str, reason: str,
+               message: str) -> None:
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{name}.{uuid.uuid4().hex[:16]}"},
+            "type": type_, "reason": reason, "message": message, "count": 1,
+            "lastTimestamp": now_iso(), "source": {"component": "cert-manager-certificates"},
+            "involvedObject": {"kind": kind, "name": name, "namespace": namespace},
+        }
+        self.objects[("events", namespace, event["metadata"]["name"])] = self._meta(
+            event, namespace)
+
+    def certificate_pending(self, hosts: list[str]) -> bool:
+        pending = self.faults["certificates_pending"]
+        return "*" in pending or any(host in pending for host in hosts)
+
+    def certificate_ready_for(self, host: str) -> bool:
+        """Does a Ready Certificate in a live namespace name ``host``?"""
+        with self.lock:
+            for (res, ns, _), obj in self.objects.items():
+                names = obj.get("spec", {}).get("dnsNames") or []
+                if (res == "certificates" and host in names
+                        and self.namespace_phase(ns) == "Active"
+                        and not self.certificate_pending(names)):
+                    return True
+            return False
+
+    def _observed(self, resource: str, obj: dict) -> dict:
+        """An object as the API shows it now (a Certificate's status follows
+        the certificates_pending fault, as if cert-manager were working)."""
+        obj = copy.deepcopy(obj)
+        if resource == "certificates":
+            if self.certificate_pending(obj["spec"]["dnsNames"]):
+                obj["status"] = {"conditions": [
+                    {"type": "Ready", "status": "False", "reason": "DoesNotExist",
+                     "message": "Issuing certificate as Secret does not exist",
+                     "lastTransitionTime": obj["metadata"]["creationTimestamp"]},
+                    {"type": "Issuing", "status": "True", "reason": "DoesNotExist",
+                     "message": "Issuing certificate as Secret does not exist",
+                     "lastTransitionTime": obj["metadata"]["creationTimestamp"]},
+                ]}
+            else:
+                obj["status"] = {"conditions": [
+                    {"type": "Ready", "status": "True", "reason": "Ready",
+                     "message": "Certificate is up to date and has not expired",
+                     "lastTransitionTime": now_iso()},
+                ], "notAfter": "2099-01-01T00:00:00Z"}
+        return obj
+
+    def _challenges(self, namespace: str | None) -> list[dict]:
+        """The ACME Challenges of the Certificates still pending."""
+        found = []
+        for (res, ns, name), obj in sorted(self.objects.items()):
+            if res != "certificates" or (namespace is not None and ns != namespace):
+                continue
+            for host in obj["spec"]["dnsNames"]:
+                if not self.certificate_pending([host]):
+                    continue
+                token = uuid.uuid5(uuid.NAMESPACE_DNS, host).hex
+                found.append({
+                    "apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge",
+                    "metadata": {"name": f"{name}-1-{token[:10]}", "namespace": ns},
+                    "spec": {"dnsName": host, "type": "HTTP-01", "token": token},
+                    "status": {
+                        "presented": True, "processing": True, "state": "pending",
+                        "reason": "Waiting for HTTP-01 challenge propagation: failed to "
+                                  f"perform self check GET request 'http://{host}/.well-known/"
+                                  f"acme-challenge/{token}': Get \"http://{host}/.well-known/"
+                                  f"acme-challenge/{token}\": dial tcp: i/o timeout",
+                    },
+                })
+        return found
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -385,11 +534,15 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _faults(self, method: str, body: dict) -> None:
         faults = self.cluster.faults
         if method == "POST":
-            for key in ("stuck_namespaces", "storefront_down"):
+            for key in ("stuck_namespaces", "storefront_down", "certificates_pending",
+                        "expired_certificates"):
                 if key in body:
                     faults[key] = set(body[key])
             if "throttle" in body:
                 faults["throttle"] = int(body["throttle"])
+            for key in ("default_certificate", "wildcard_domain"):
+                if key in body:
+                    faults[key] = str(body[key])
         self._send(200, {k: sorted(v) if isinstance(v, set) else v for k, v in faults.items()})
 
 
@@ -414,6 +567,44 @@ class IngressHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class TlsIngress:
+    """Picks the certificate for each TLS handshake by SNI, as an ingress
+    controller does (see the module docstring)."""
+
+    def __init__(self, cluster: Cluster, ca):
+        self.cluster = cluster
+        self.ca = ca
+        self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+        self.context = self._context("default", "ingress.local")
+        self.context.sni_callback = self._pick
+
+    def _context(self, kind: str, host: str) -> ssl.SSLContext:
+        key = (kind, host)
+        if key not in self._contexts:
+            if kind == "default":
+                files = self.ca.self_signed(host)
+            else:
+                files = self.ca.issue([host], expired=kind == "expired")
+            self._contexts[key] = self.ca.server_context(*files)
+        return self._contexts[key]
+
+    def _pick(self, sslobj, server_name, _context) -> None:
+        host = (server_name or "").lower()
+        faults = self.cluster.faults
+        wildcard = faults.get("wildcard_domain", "")
+        if not host:
+            return
+        if host in faults["expired_certificates"]:
+            sslobj.context = self._context("expired", host)
+        elif self.cluster.certificate_ready_for(host):
+            sslobj.context = self._context("issued", host)
+        elif (faults.get("default_certificate") == "wildcard" and wildcard
+              and host.endswith("." + wildcard) and "." not in host[:-len(wildcard) - 1]):
+            sslobj.context = self._context("issued", f"*.{wildcard}")
+        else:
+            sslobj.context = self._context("default", "TRAEFIK DEFAULT CERT")
 
 
 class TrackingServer(ThreadingHTTPServer):
@@ -441,9 +632,10 @@ class TrackingServer(ThreadingHTTPServer):
 
 
 class FakeKubernetes:
-    """The API server and the ingress, each on its own loopback port."""
+    """The API server and the ingress, each on its own loopback port; with a
+    test CA (provisioning/tests/fakes/certs.py), an HTTPS ingress too."""
 
-    def __init__(self, port: int = 0, ingress_port: int = 0):
+    def __init__(self, port: int = 0, ingress_port: int = 0, ca=None):
         self.cluster = Cluster()
         api_handler = type("Api", (ApiHandler,), {"cluster": self.cluster})
         ingress_handler = type("Ingress", (IngressHandler,), {"cluster": self.cluster})
@@ -453,6 +645,13 @@ class FakeKubernetes:
         self.ingress.daemon_threads = True
         self.port = self.api.server_address[1]
         self.ingress_port = self.ingress.server_address[1]
+        self.tls_ingress = None
+        if ca is not None:
+            self.tls = TlsIngress(self.cluster, ca)
+            self.tls_ingress = ThreadingHTTPServer(("127.0.0.1", 0), ingress_handler)
+            self.tls_ingress.daemon_threads = True
+            self.tls_ingress.socket = self.tls.context.wrap_socket(
+                self.tls_ingress.socket, server_side=True)
         self._threads: list[threading.Thread] = []
         self._api_handler = api_handler
 
@@ -465,18 +664,25 @@ class FakeKubernetes:
         return f"http://127.0.0.1:{self.ingress_port}"
 
     @property
+    def tls_ingress_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_ingress.server_address[1]}"
+
+    @property
     def faults(self) -> dict:
         return self.cluster.faults
 
+    def _servers(self) -> list:
+        return [s for s in (self.api, self.ingress, self.tls_ingress) if s is not None]
+
     def start(self) -> FakeKubernetes:
-        for server in (self.api, self.ingress):
+        for server in self._servers():
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
 
     def stop(self) -> None:
-        for server in (self.api, self.ingress):
+        for server in self._servers():
             server.shutdown()
             server.server_close()
 

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('stores', '0002_revisions'),
+        ('stores', '0004_domains'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
