@@ -2,6 +2,7 @@
 account, through the pages, with a real SMTP server on loopback receiving
 the mails whose links the tests then follow."""
 
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -24,6 +25,12 @@ def open_signup(settings):
 def sign_up(client, email="Carol@Example.com", password=PASSWORD, **extra):
     return client.post("/accounts/signup/", {"email": email, "password1": password,
                                              "password2": password, **extra})
+
+
+def signs_in(client, username: str, password: str) -> bool:
+    """Through the sign-in page, as a person does (django-axes counts it)."""
+    response = client.post("/login/", {"username": username, "password": password})
+    return response.status_code == 302
 
 
 def path_of(link: str) -> str:
@@ -249,7 +256,7 @@ def test_a_forgotten_password_is_reset_with_the_mailed_link_once(client, smtp, u
     assert "This password is too short" in weak.content.decode()
     done = client.post(form_url, {"new_password1": PASSWORD, "new_password2": PASSWORD})
     assert done.status_code == 302 and done["Location"] == "/accounts/reset/done/"
-    assert client.login(username="alice", password=PASSWORD)
+    assert signs_in(client, "alice", PASSWORD)
     client.logout()
 
     reused = client.get(link, follow=True)
@@ -296,7 +303,7 @@ def test_the_account_page_links_tokens_and_saves_email_choices(client, user):
     html = client.get("/accounts/").content.decode()
     assert 'href="/accounts/tokens/"' in html
     # Failures and deletions are mailed by default, the rest is not.
-    assert 'value="store.failed" id="id_email_events_5" checked' in html
+    assert re.search(r'value="store.failed" id="id_email_events_\d+" checked', html)
     assert 'value="store.ready" id="id_email_events_0">' in html
     response = client.post("/accounts/notifications/", {"email_events": ["store.ready"]})
     assert response.status_code == 302
@@ -356,4 +363,4 @@ def test_a_new_address_takes_over_only_once_its_link_is_opened(client, smtp, ope
     assert (user.email, user.username) == ("carol2@example.com", "carol2@example.com")
     assert client.get(path_of(mail.link())).status_code == 410  # once
     client.logout()
-    assert client.login(username="carol2@example.com", password=PASSWORD)
+    assert signs_in(client, "carol2@example.com", PASSWORD)
