@@ -19,6 +19,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/tokens/", accounts.tokens, name="tokens"),
     path("accounts/tokens/<str:prefix>/revoke/", accounts.revoke_token, name="revoke-token"),
+    path("accounts/", include("stores.account_urls")),
     path("", include("stores.urls")),
 ]
 

@@ -543,3 +543,7 @@ class DomainAdmin(admin.ModelAdmin):
     @admin.action(description="Remove selected domains")
     def remove_domains(self, request, queryset):
         self._each(request, queryset, domains.remove_domain, "Removing")
+
+
+# Accounts, invitations, webhooks and notification e-mails (issue 16).
+from stores import account_admin  # noqa: E402, F401

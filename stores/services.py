@@ -19,7 +19,7 @@ from provisioning import tasks
 from provisioning.engines import ENGINES, EngineUnavailable, get_engine
 from stores import constants as c
 from stores import transitions
-from stores.models import AuditEntry, Quota, Revision, Store, StoreEvent
+from stores.models import Account, AuditEntry, Quota, Revision, Store, StoreEvent
 from stores.naming import InvalidName, host_for, unique_slug, validate_name
 
 
@@ -78,6 +78,8 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
     except EngineUnavailable as exc:
         raise StoreRequestError(str(exc), field="engine") from exc
 
+    _check_verified(actor.user)
+
     user_model = get_user_model()
     with transaction.atomic():
         # Lock the owner's row: concurrent creates by one user queue here, so
@@ -124,6 +126,16 @@ def address_for(name: object) -> str:
     store created meanwhile may take it first."""
     slug = unique_slug(_clean_name(name), _slug_taken)
     return f"{settings.STORE_SCHEME}://{host_for(slug)}/"
+
+
+def _check_verified(user) -> None:
+    """Someone who signed up in open mode verifies their address before
+    their first store (accounts created by an operator have nothing to verify)."""
+    if user is not None and Account.objects.filter(
+            user=user, verification_required=True, email_verified_at__isnull=True).exists():
+        raise StoreRequestError(
+            f"Verify your e-mail address first: open the link we sent to {user.email}, "
+            "or send a new one from your account page.", status=403)
 
 
 def _clean_name(name: object) -> str:

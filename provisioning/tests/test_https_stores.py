@@ -8,6 +8,7 @@ import pytest
 
 from provisioning import housekeeping
 from stores import constants as c
+from stores import notification_types
 from stores.models import Domain, Store
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,9 @@ def test_a_store_waits_for_its_certificate_and_fails_when_it_is_not_issued(
                           "secure-shop.localtest.me: Issuing certificate as Secret does not "
                           "exist").exists()
     assert waiting.filter(kind=c.EVENT_WARNING, reason=c.REASON_CERTIFICATE_NOT_ISSUED).exists()
+    # The owner is told once, by the failure's own notification type.
+    told = [t.key for t in map(notification_types.type_for, store.events.all()) if t]
+    assert told == ["certificate.failed"], told
     diagnostics = store.diagnostics["certificates"]
     assert diagnostics["certificates"] == [{
         "name": f"{store.release}-tls", "dns_names": ["secure-shop.localtest.me"],
@@ -126,6 +130,8 @@ def test_an_expired_certificate_degrades_the_store_until_it_is_renewed(api, eage
     assert "certificate has expired" in store.status_message
     cluster.fake.faults["expired_certificates"] = set()
     assert housekeeping.check_health()["recovered"] == 1
+    told = [t.key for t in map(notification_types.type_for, store.events.order_by("id")) if t]
+    assert told == ["store.ready", "certificate.invalid", "store.recovered"], told
 
 
 def test_a_real_worker_shows_waiting_for_the_certificate_until_cert_manager_issues_it(

@@ -49,6 +49,11 @@ class Command(BaseCommand):
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()
         env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+        # Anyone may sign up locally; mails (verification and reset links,
+        # notifications) are printed in this terminal instead of sent.
+        env.setdefault("STORE_SIGNUP", "open")
+        env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+        env.setdefault("PLATFORM_URL", f"http://127.0.0.1:{port}")
         call_command("migrate", interactive=False, verbosity=0)
         self._admin_user()
         self._cluster_notice()

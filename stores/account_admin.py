@@ -1,0 +1,152 @@
+"""Operators' view of accounts: invitations (STORE_SIGNUP=invite), webhook
+endpoints with their delivery log, and notification e-mails."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from stores import account_services, webhooks
+from stores.clientip import client_ip
+from stores.models import (
+    Account,
+    DeliveryAttempt,
+    Invitation,
+    OutgoingEmail,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from stores.services import Actor
+
+
+def _base_url(request) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+class InvitationForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["email", "note"]
+
+    def clean_email(self) -> str:
+        email = account_services.normalize_email(self.cleaned_data["email"])
+        if account_services.email_taken(email):
+            raise forms.ValidationError(f"{email} already has an account.")
+        return email
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "created_by", "created_at", "sent_at", "accepted_at", "accepted_by"]
+    search_fields = ["email"]
+    form = InvitationForm
+    actions = ["send_again"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # an invitation is sent, not edited
+
+    def save_model(self, request, obj, form, change):
+        """Adding an invitation sends it (the link is signed, not stored)."""
+        invitation = account_services.invite(
+            Actor(request.user, ip=client_ip(request), via="admin"), obj.email, obj.note,
+            base_url=_base_url(request))
+        obj.pk = invitation.pk
+        if not Invitation.objects.filter(pk=obj.pk, sent_at__isnull=False).exists():
+            self.message_user(request, f"The invitation e-mail to {obj.email} could not be "
+                              "sent; use 'Send again' later.", messages.WARNING)
+
+    @admin.action(description="Send the selected invitations again")
+    def send_again(self, request, queryset):
+        for invitation in queryset.filter(accepted_at__isnull=True):
+            if account_services.send_invitation(invitation, base_url=_base_url(request)):
+                self.message_user(request, f"Sent to {invitation.email}.")
+            else:
+                self.message_user(request, f"Could not send to {invitation.email}.",
+                                  messages.WARNING)
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["user", "verification_required", "email_verified_at", "created_at"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "created_at"]
+
+
+class DeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    fields = ["event_id", "event_type", "status", "attempts", "last_status_code",
+              "next_attempt_at", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-id")
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "owner", "enabled", "failing_since", "created_at"]
+    list_filter = ["enabled"]
+    search_fields = ["url", "owner__username"]
+    list_select_related = ["owner"]
+    # Never the secrets, not even encrypted.
+    fields = ["owner", "url", "description", "event_types", "enabled", "disabled_reason",
+              "failing_since", "created_at"]
+    readonly_fields = ["owner", "url", "event_types", "disabled_reason", "failing_since",
+                       "created_at"]
+    inlines = [DeliveryInline]
+
+    def has_add_permission(self, request):
+        return False  # owners register endpoints; the URL checks run there
+
+
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ["number", "started_at", "status_code", "duration_ms", "error", "response_excerpt"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "endpoint", "event_id", "event_type", "status", "attempts",
+                    "last_status_code"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["event_id", "endpoint__url"]
+    list_select_related = ["endpoint"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [AttemptInline]
+    actions = ["redeliver"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Redeliver the selected messages")
+    def redeliver(self, request, queryset):
+        for delivery in queryset.select_related("endpoint"):
+            try:
+                webhooks.redeliver(delivery)
+                self.message_user(request, f"{delivery.event_id} will be sent again.")
+            except webhooks.WebhookError as exc:
+                self.message_user(request, f"{delivery.event_id}: {exc.message}",
+                                  messages.WARNING)
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "to", "event_type", "subject", "status", "attempts", "sent_at"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["to", "subject", "store_id"]
+    readonly_fields = [f.name for f in OutgoingEmail._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
