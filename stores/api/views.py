@@ -303,8 +303,16 @@ class StoreViewSet(
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: DomainSerializer(many=True), **READ}),
-    retrieve=extend_schema(responses={200: DomainSerializer, **READ}),
+    list=extend_schema(
+        summary="List the store's custom domains",
+        description="Each domain with its status, the DNS records to create for it, and "
+        "whether it is the primary address.",
+        responses={200: DomainSerializer(many=True), **READ}),
+    retrieve=extend_schema(
+        summary="Get a custom domain",
+        description="Its status, DNS records, certificate state and the last check's "
+        "error, if any.",
+        responses={200: DomainSerializer, **READ}),
 )
 @extend_schema(parameters=[OpenApiParameter("store_pk", str, OpenApiParameter.PATH,
                                             description="The store's id.")])
@@ -334,8 +342,12 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             return Domain.objects.none()
         return Domain.objects.filter(store=self.store()).select_related("store")
 
-    @extend_schema(request=DomainCreateSerializer, responses={
-        201: DomainSerializer, **ACT, **error_responses(413, 415)})
+    @extend_schema(
+        summary="Add a custom domain",
+        description="Adds a host name of yours (201, status `pending_verification`); the "
+        "answer lists the DNS records to create, then verify it.",
+        request=DomainCreateSerializer, responses={
+            201: DomainSerializer, **ACT, **error_responses(413, 415)})
     def create(self, request, store_pk=None):
         store = self.store()
         data = DomainCreateSerializer(data=request.data)
@@ -343,7 +355,10 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         domain = domains.add_domain(actor_for(request), store, data.validated_data["hostname"])
         return Response(DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={202: DomainSerializer, 204: None, **ACT})
+    @extend_schema(summary="Remove a custom domain",
+                   description="A domain never served goes at once (204); a served one is "
+                   "removed from the store's release first (202, status `removing`).",
+                   request=None, responses={202: DomainSerializer, 204: None, **ACT})
     def destroy(self, request, store_pk=None, pk=None):
         """A domain never served goes at once (204); a served one is removed
         from the store's release first (202, status ``removing``)."""
@@ -352,7 +367,10 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: DomainSerializer, **ACT})
+    @extend_schema(summary="Verify a custom domain's DNS now",
+                   description="Checks its DNS records at once; `last_error` says what is "
+                   "missing. A verified domain is then served by the store.",
+                   request=None, responses={200: DomainSerializer, **ACT})
     @action(detail=True, methods=["post"])
     def verify(self, request, store_pk=None, pk=None):
         """Check the domain's DNS records now. The answer says what is
@@ -360,7 +378,10 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         domain = domains.verify_domain(actor_for(request), self.get_object())
         return Response(DomainSerializer(domain).data)
 
-    @extend_schema(request=None, responses={202: DomainSerializer, **ACT})
+    @extend_schema(summary="Make a custom domain the store's address",
+                   description="The store's public URL moves to this verified domain (202); "
+                   "the store's own host then redirects there.",
+                   request=None, responses={202: DomainSerializer, **ACT})
     @action(detail=True, methods=["post"], url_path="make-primary")
     def make_primary(self, request, store_pk=None, pk=None):
         """The store's public URL moves to this (verified) domain."""
