@@ -122,7 +122,23 @@ class Store(models.Model):
 
     @property
     def status_title(self) -> str:
-        return c.REASON_TITLES.get(self.status_reason, "")
+        """The reason in a few words, with the HTTP status a cluster answered
+        when that is what it turned on."""
+        title = c.REASON_TITLES.get(self.status_reason, "")
+        http_status = (self.diagnostics or {}).get("http_status")
+        return f"{title} (HTTP {http_status})" if title and http_status else title
+
+    @property
+    def status_advice(self) -> str:
+        """What to do next about the reason."""
+        return c.REASON_ADVICE.get(self.status_reason, "")
+
+    @property
+    def raw_output(self) -> str:
+        """What the failing tool said, word for word: helm's error output or
+        the Kubernetes API's answer (shown once, folded away)."""
+        diagnostics = self.diagnostics or {}
+        return diagnostics.get("helm_stderr") or diagnostics.get("raw") or ""
 
     @property
     def is_busy(self) -> bool:

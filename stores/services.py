@@ -93,9 +93,7 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
                 "Delete one before creating another.",
                 status=409,
             )
-        slug = unique_slug(
-            name, lambda s: Store.objects.filter(slug=s).exclude(status=c.DELETED).exists()
-        )
+        slug = unique_slug(name, _slug_taken)
         now = timezone.now()
         try:
             with transaction.atomic():
@@ -116,6 +114,18 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
         audit(actor, "create", store.id, name=name, engine=engine)
         _on_commit_dispatch(store.id, c.OP_PROVISION)
     return store
+
+
+def _slug_taken(slug: str) -> bool:
+    return Store.objects.filter(slug=slug).exclude(status=c.DELETED).exists()
+
+
+def address_for(name: object) -> str:
+    """The storefront address a store of this name would get now: its
+    name's slug, numbered (-2, -3...) when taken. A preview only: another
+    store created meanwhile may take it first."""
+    slug = unique_slug(_clean_name(name), _slug_taken)
+    return f"{settings.STORE_SCHEME}://{host_for(slug)}/"
 
 
 def _check_verified(user) -> None:
@@ -174,27 +184,34 @@ def delete_store(actor: Actor, store: Store) -> Store:
                     expect=c.DELETABLE_STATES, message="Deletion requested.")
 
 
-def upgrade_store(actor: Actor, store: Store) -> Store:
-    """Upgrade to the platform's current chart, same values and credentials."""
+def check_upgradable(store: Store) -> str:
+    """The chart version an upgrade of the store would move to, or the
+    reason it cannot be upgraded now (StoreRequestError)."""
     if store.status not in c.UPGRADABLE_STATES:
         raise StoreRequestError(
             f"Only ready, degraded or failed stores can be upgraded; this one is "
             f"{store.status}.", status=409)
     if store.helm_revision is None:
         raise StoreRequestError("The store was never installed; retry it instead.", status=409)
-    version = get_engine(store.engine).chart_version
+    return get_engine(store.engine).chart_version
+
+
+def upgrade_store(actor: Actor, store: Store) -> Store:
+    """Upgrade to the platform's current chart, same values and credentials."""
+    version = check_upgradable(store)
     return _request(actor, store, c.OP_UPGRADE, "upgraded",
                     expect=c.UPGRADABLE_STATES,
                     message=f"Upgrade to chart {version} requested.")
 
 
-def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
-    """Roll back to an earlier helm revision of the store's release."""
+def check_rollback(store: Store, revision: int) -> Revision:
+    """The recorded revision a rollback would go back to, or the reason it
+    cannot (StoreRequestError)."""
     if store.status not in c.UPGRADABLE_STATES:
         raise StoreRequestError(
             f"Only ready, degraded or failed stores can be rolled back; this one is "
             f"{store.status}.", status=409)
-    known = set(store.revisions.values_list("number", flat=True))
+    known = {rev.number: rev for rev in store.revisions.all()}
     if revision not in known:
         raise StoreRequestError(
             f"Revision {revision} does not exist; the store has revisions "
@@ -202,6 +219,12 @@ def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
     if revision == store.helm_revision and store.status != c.FAILED:
         raise StoreRequestError(f"Revision {revision} is the one running now.",
                                 field="revision", status=409)
+    return known[revision]
+
+
+def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
+    """Roll back to an earlier helm revision of the store's release."""
+    check_rollback(store, revision)
     return _request(actor, store, c.OP_ROLLBACK, "rolled_back",
                     expect=c.UPGRADABLE_STATES, message=f"Rollback to revision {revision} "
                     "requested.", target_revision=revision)

@@ -53,8 +53,8 @@ def test_a_person_signs_up_verifies_by_the_mailed_link_and_then_creates_a_store(
 
     # Signed in, but no store before the address is verified.
     response = client.post("/stores/new/", {"name": "Carol Shop", "engine": "woocommerce"})
-    assert response.status_code == 403
-    assert "Verify your e-mail address first" in response.content.decode()
+    assert (response.status_code, response["Location"]) == (302, "/")  # the refusal is shown there
+    assert "Verify your e-mail address first" in client.get("/").content.decode()
     assert not Store.objects.exists()
     assert "not verified" in client.get("/accounts/").content.decode()
 

@@ -149,13 +149,16 @@ class Command(BaseCommand):
     def _cluster_notice(self) -> None:
         from provisioning import kube
         from provisioning.errors import ProvisioningError
+        from stores import constants as c
 
         try:
             version = kube.ping()
             self.stdout.write(f"Kubernetes cluster reachable ({version}); stores go there.")
         except ProvisioningError as exc:
+            # The words a failing store and the dashboard use (REASON_TITLES).
+            title = c.REASON_TITLES.get(exc.reason, c.REASON_TITLES[c.REASON_CLUSTER_UNREACHABLE])
             self.stdout.write(self.style.WARNING(
-                f"No Kubernetes cluster is reachable: {exc.message}\n"
-                "The platform runs, but new stores will fail with that reason until one is "
-                "(see README: 'Against a real cluster')."
+                f"{title}. {exc.message}\n"
+                "The platform runs, but new stores will fail with that reason until this is "
+                "fixed (see README: 'Against a real cluster')."
             ))
