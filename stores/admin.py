@@ -221,7 +221,7 @@ class StoreAdmin(ReadOnlyAdmin):
             "retry": (lambda: services.retry_store(actor, store), "Retry requested."),
             "upgrade": (lambda: services.upgrade_store(actor, store), "Upgrade requested."),
             "rollback": (lambda: services.rollback_store(
-                actor, store, int(request.POST.get("revision", "0") or 0)),
+                actor, store, _revision(request.POST.get("revision", ""))),
                 "Rollback requested."),
             "delete": (lambda: services.delete_store(actor, store), "Deletion requested."),
             "force_fail": (lambda: services.force_fail(actor, store), "Marked failed."),
@@ -408,6 +408,13 @@ FLEET_BADGES = {
     FleetUpgrade.DONE: (c.READY, "done"),
     FleetUpgrade.STOPPED: (c.DELETED, "stopped"),
 }
+
+
+def _revision(value: str) -> int:
+    """A revision number from a button's form; a crafted one is refused, not a 500."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise services.StoreRequestError("Choose a revision to roll back to.", field="revision")
+    return int(value)
 
 
 def _positive(value, default: int) -> int:
