@@ -1,16 +1,21 @@
-"""Operators' view of accounts: invitations (STORE_SIGNUP=invite), webhook
-endpoints with their delivery log, and notification e-mails."""
+"""Operators' view of accounts: users (never deleted with live stores),
+invitations (STORE_SIGNUP=invite), webhook endpoints with their delivery
+log, and notification e-mails."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
 from stores import account_services, webhooks
+from stores import constants as c
 from stores.clientip import client_ip
 from stores.models import (
     Account,
     DeliveryAttempt,
     Invitation,
     OutgoingEmail,
+    Store,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -150,3 +155,31 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# -- users -----------------------------------------------------------------------------
+# Django's own user admin would delete a user's stores as rows (the foreign
+# key cascades), leaving their namespaces running and nothing audited. The
+# rule is the account page's: a user with live stores cannot be deleted;
+# their stores are deleted by the platform first.
+User = get_user_model()
+
+
+class PlatformUserAdmin(UserAdmin):
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Store rows are never deleted through admin (StoreAdmin), so Django
+        # counts them as a permission the operator lacks. Deleted stores'
+        # rows may go with their owner, as "delete my account" does; live
+        # ones are named instead, to be deleted by the platform first.
+        perms_needed = set(perms_needed) - {Store._meta.verbose_name}
+        live = Store.objects.filter(owner__in=list(objs), status__in=list(c.LIVE_STATES))
+        protected = [*protected, *(f"Store {s.name} ({s.id}), {s.status}: delete it first "
+                                   "(Stores, 'Delete selected stores')"
+                                   for s in live.order_by("created_at"))]
+        return deleted, counts, perms_needed, protected
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, PlatformUserAdmin)

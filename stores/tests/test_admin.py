@@ -203,3 +203,20 @@ def test_an_unknown_button_or_a_malformed_id_is_refused(operator, stores):
     # NUL bytes never reach a view (stores.middleware answers 400 first).
     assert operator.post("/admin/stores/store/%00bad/operate/",
                          {"action": "retry"}).status_code == 400
+
+
+def test_a_user_with_live_stores_cannot_be_deleted_in_admin(operator, stores, user):
+    """Django's user admin would cascade the rows and leave the namespaces
+    running: the user's live stores are listed as what must go first."""
+    page = operator.get(f"/admin/auth/user/{user.pk}/delete/").content.decode()
+    assert "Store Alpha" in page and "delete it first" in page
+    operator.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+    assert Store.objects.filter(pk=stores[0].pk).exists()
+    response = operator.post("/admin/auth/user/", {"action": "delete_selected",
+                                                   "_selected_action": [user.pk],
+                                                   "post": "yes"})
+    assert Store.objects.filter(pk=stores[0].pk).exists(), response.status_code
+
+    Store.objects.filter(owner=user).update(status=c.DELETED)
+    operator.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+    assert not Store.objects.filter(pk=stores[0].pk).exists()
