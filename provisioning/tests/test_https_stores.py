@@ -149,14 +149,17 @@ def test_a_real_worker_shows_waiting_for_the_certificate_until_cert_manager_issu
 
     def waiting():
         store = Store.objects.get(pk=store_id)
-        return store.current_step == c.STEP_WAITING_FOR_CERTIFICATE and store.status_message
+        # The step starts, then its detail comes from cert-manager's condition.
+        return (store.current_step == c.STEP_WAITING_FOR_CERTIFICATE
+                and store.status_message.startswith("Certificate:"))
 
     wait_for(waiting, timeout=120, message=worker.log()[-3000:])
     client.force_login(user)
     html = client.get(f"/stores/{store_id}/").content.decode()
     assert "Now: <strong>Waiting for the certificate</strong>" in html
+    progress = html[html.find('data-testid="progress"'):][:800]
     assert ("Certificate: secure-shop.localtest.me: Issuing certificate as Secret does not "
-            "exist") in html
+            "exist") in progress, progress
 
     cluster.fake.faults["certificates_pending"] = set()  # cert-manager got there
     wait_for(lambda: Store.objects.get(pk=store_id).status == c.READY, timeout=120,
