@@ -205,6 +205,19 @@ def test_the_admin_lists_pooled_stores_under_their_filter(client, staff):
     assert store.id not in client.get("/admin/stores/store/?pool=no").content.decode()
 
 
+def test_a_pooled_stores_timeline_notifies_no_one(user):
+    from stores import notifications
+    from stores.models import OutgoingEmail, StoreEvent
+
+    user.email = "alice@example.com"
+    user.save()
+    store = _pooled_row()
+    StoreEvent.objects.create(store=store, kind=c.EVENT_STATUS, status_from=c.PROVISIONING,
+                              status_to=c.FAILED, message="A pool build failed.")
+    notifications.fan_out()  # no owner to tell, and no crash over it
+    assert not OutgoingEmail.objects.exists()
+
+
 def test_fleet_upgrades_include_pooled_stores():
     store = _pooled_row(chart_version="0.0.1")
     assert list(fleet.pending(WOO, get_engine(WOO).chart_version)) == [store]
