@@ -8,12 +8,15 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from provisioning import tasks
 from provisioning.engines import get_engine
 from stores import constants as c
 from stores import fleet, pool
@@ -128,6 +131,24 @@ def test_a_create_gets_the_pooled_store_under_its_own_name_and_host(api, user, c
     # The pool refills after the claim.
     fill(eager)
     assert len(pooled()) == 1 and pooled()[0].id != store.id
+
+
+def test_a_claim_whose_worker_died_is_resumed_by_the_reconciler(api, cluster, eager,
+                                                                settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [waiting] = pooled()
+    assert create(api).json()["status"] == c.CLAIMING  # requested; no worker ran it
+    past = timezone.now() - timedelta(minutes=1)
+    # A worker picked it up and died: its lease ran out, nobody holds the store.
+    Store.objects.filter(pk=waiting.id).update(
+        started_at=past, dispatched_at=past, lease_owner="dead-worker:0", lease_expires_at=past)
+    with eager():
+        assert tasks.reconcile()["resumed"] == 1
+    store = Store.objects.get(pk=waiting.id)
+    assert store.status == c.READY, store.status_message
+    assert store.host == "acme-shop.localtest.me"
+    assert store.events.filter(reason=c.REASON_WORKER_LOST).exists()
 
 
 def test_without_a_pooled_store_a_create_goes_the_cold_way(api, cluster, eager, settings):
