@@ -3,10 +3,11 @@
 For each engine the pool holds ``target_size(engine)`` stores with no owner, a
 generic name and host, built by the same ``provision`` operation as a user's
 store, which finishes them ``pooled`` instead of ``ready``. A create takes one
-(``services._claim_pooled``); beat's ``maintain`` tops the pool up, replaces
-what is stale or broken, and trims what is too many. Pool work runs on its
-own Celery queue (``tasks.dispatch``), at most STORE_POOL_REFILL_CONCURRENCY
-builds at a time, so it never stands in front of a user's operation.
+(``services._claim_pooled``); ``maintain`` (beat, and once after each claim)
+tops the pool up, replaces what is stale or broken, and trims what is too
+many. Pool work runs on its own Celery queue (``tasks.dispatch``), at most
+STORE_POOL_REFILL_CONCURRENCY builds at a time, so it never stands in front
+of a user's operation.
 
 Pooled stores are invisible to users (they have no owner), counted in no
 quota, shown in admin (status "Pooled"), upgraded by fleet upgrades; a pooled

@@ -8,6 +8,7 @@ down loses nothing, the reconciler publishes it later.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from stores import constants as c
 from stores import transitions
 from stores.models import Account, AuditEntry, Quota, Revision, Store, StoreEvent
 from stores.naming import InvalidName, host_for, unique_slug, validate_name
+
+log = logging.getLogger(__name__)
 
 
 class StoreRequestError(Exception):
@@ -156,7 +159,19 @@ def _claim_pooled(actor: Actor, engine: str, *, name: str, slug: str) -> Store |
         raise StoreRequestError("The store could not be created; please try again.", status=409)
     audit(actor, "create", pooled.pk, name=name, engine=engine, pooled=True)
     _on_commit_dispatch(pooled.pk, c.OP_CLAIM)
+    transaction.on_commit(_refill_pool)
     return Store.objects.get(pk=pooled.pk)
+
+
+def _refill_pool() -> None:
+    """Top the warm pool up now rather than at beat's next run. Never
+    raises: a broker that is down only leaves it to beat."""
+    from stores import pool  # stores.pool builds on this module
+
+    try:
+        pool.maintain.apply_async(queue=settings.STORE_POOL_QUEUE, retry=False)
+    except Exception as exc:  # kombu raises a variety of connection errors
+        log.warning("could not publish the warm pool's refill, beat will: %s", exc)
 
 
 def _slug_taken(slug: str) -> bool:
