@@ -93,8 +93,8 @@ def dispatch(store_id: str, operation: str) -> bool:
     the reconciler publishes it later (the request is already persisted).
 
     Work on a store with no owner (the warm pool's builds, upgrades and
-    replacements) goes to its own queue, so it never waits in line before
-    a user's operation (docs/system-design.md, "Warm pool")."""
+    replacements) goes to its own queue, so it does not wait in line in
+    front of a user's operation (docs/system-design.md, "Warm pool")."""
     Store.objects.filter(pk=store_id).update(dispatched_at=timezone.now())
     pooled = Store.objects.filter(pk=store_id, owner__isnull=True).exists()
     queue = settings.STORE_POOL_QUEUE if pooled else None

@@ -6,8 +6,9 @@ store, which finishes them ``pooled`` instead of ``ready``. A create takes one
 (``services._claim_pooled``); ``maintain`` (beat, and once after each claim)
 tops the pool up, replaces what is stale or broken, and trims what is too
 many. Pool work runs on its own Celery queue (``tasks.dispatch``), at most
-STORE_POOL_REFILL_CONCURRENCY builds at a time, so it never stands in front
-of a user's operation.
+STORE_POOL_REFILL_CONCURRENCY builds at a time: workers split by queue keep
+it off users' operations entirely, shared ones give it at most that many
+slots (docs/system-design.md, "Warm pool").
 
 Pooled stores are invisible to users (they have no owner), counted in no
 quota, shown in admin (status "Pooled"), upgraded by fleet upgrades; a pooled
