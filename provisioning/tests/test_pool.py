@@ -218,12 +218,24 @@ def test_pooled_stores_are_invisible_to_users_and_not_counted_in_quotas(
     assert "1 of your 1 allowed stores" in response.json()["detail"]
 
 
-def test_the_admin_lists_pooled_stores_under_their_filter(client, staff):
+def test_the_admin_lists_pooled_stores_under_their_filter_and_deletes_them(client, staff):
     store = _pooled_row()
     client.force_login(staff)
     page = client.get("/admin/stores/store/?pool=yes")
     assert page.status_code == 200 and store.id in page.content.decode()
     assert store.id not in client.get("/admin/stores/store/?pool=no").content.decode()
+    client.post("/admin/stores/store/", {"action": "delete_stores",
+                                         "_selected_action": [store.id]})
+    store.refresh_from_db()
+    assert store.status == c.DELETING
+
+
+def test_the_admin_edits_the_pool_size_per_engine(client, staff):
+    client.force_login(staff)
+    response = client.post("/admin/stores/poolpolicy/add/", {"engine": WOO, "size": 4})
+    assert response.status_code == 302
+    assert pool.target_size(WOO) == 4
+    assert client.get("/admin/stores/poolpolicy/").status_code == 200
 
 
 def test_a_pooled_stores_timeline_notifies_no_one(user):
