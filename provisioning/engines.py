@@ -105,6 +105,8 @@ class Engine:
                 "host": store.host,
                 "scheme": settings.STORE_SCHEME,
                 "publicHost": primary,
+                # A store built for the warm pool, not claimed yet (stores/pool.py).
+                "pooled": store.owner_id is None,
             },
             "existingSecret": SECRET_NAME,
             "ingress": {

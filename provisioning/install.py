@@ -34,6 +34,7 @@ DONE_MESSAGES = {
     c.OP_UPGRADE: "The upgrade is done.",
     c.OP_ROLLBACK: "The rollback is done.",
 }
+POOLED_MESSAGE = "The store is ready and waits in the warm pool."
 
 
 def install(op: Operation) -> None:
@@ -59,9 +60,12 @@ def install(op: Operation) -> None:
     check_storefronts(op, storefront_urls(values))
     chart_meta = release.get("chart", {}).get("metadata", {})
     fields = {"ready_at": timezone.now()} if op.kind == c.OP_PROVISION else {}
-    op.finish(c.READY, message=DONE_MESSAGES[op.kind], health_checked_at=timezone.now(),
-              chart_version=chart_meta.get("version", ""), helm_revision=release.get("version"),
-              **fields)
+    # A store without an owner was built for the warm pool: it waits there.
+    pooled = store.owner_id is None
+    op.finish(c.POOLED if pooled else c.READY,
+              message=POOLED_MESSAGE if pooled else DONE_MESSAGES[op.kind],
+              health_checked_at=timezone.now(), chart_version=chart_meta.get("version", ""),
+              helm_revision=release.get("version"), **fields)
 
 
 def upgrade_release(op: Operation, helm_client: helm.Helm, title: str) -> tuple[dict, dict]:
@@ -108,7 +112,10 @@ def rollback(op: Operation) -> None:
         store.release, store.namespace, revision, timeout=_helm_timeout(store)))
     check_storefronts(op, [store.storefront_url])
     current = Revision.objects.filter(store=store, status="deployed").first()
-    op.finish(c.READY, message=DONE_MESSAGES[op.kind], health_checked_at=timezone.now(),
+    pooled = store.owner_id is None
+    op.finish(c.POOLED if pooled else c.READY,
+              message=POOLED_MESSAGE if pooled else DONE_MESSAGES[op.kind],
+              health_checked_at=timezone.now(),
               chart_version=current.chart_version if current else store.chart_version,
               helm_revision=current.number if current else None, target_revision=None)
 

@@ -215,7 +215,8 @@ def namespace_labels(store) -> dict[str, str]:
     return {
         c.LABEL_MANAGED_BY: c.MANAGED_BY,
         c.LABEL_STORE_ID: store.id,
-        c.LABEL_OWNER: str(store.owner_id),
+        # A pooled store has no owner yet; its claim re-labels the namespace.
+        c.LABEL_OWNER: "" if store.owner_id is None else str(store.owner_id),
         "pod-security.kubernetes.io/enforce": level,
         "pod-security.kubernetes.io/audit": level,
         "pod-security.kubernetes.io/warn": level,

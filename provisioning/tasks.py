@@ -8,6 +8,7 @@ One store's path (docs/system-design.md has the whole state machine):
                                         |             +--upgrade_store--> upgrading --> ready
                                         |             +--rollback_store--> rolling_back --> ready
                                         |             +--change_store_url--> changing_url --> ready
+                                        +--> pooled (no owner) --claim_store--> claiming --> ready
                                         +--> failed --retry--> (the operation that failed)
     any live state --delete--> deleting --delete_store--> deleted
 
@@ -27,7 +28,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from provisioning import deletion, domains, install, metrics, operations
+from provisioning import claim, deletion, domains, install, metrics, operations
 from provisioning.operations import Spec, StoreTask
 from stores import constants as c
 from stores import transitions
@@ -45,6 +46,8 @@ SPECS = {
         Spec(c.OP_DELETE, deletion.delete, timeout=settings.STORE_DELETE_TIMEOUT,
              cancel_on_delete=False, wait_for_lease=True),
         Spec(c.OP_CHANGE_URL, domains.change_url,
+             timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_CERTIFICATE_TIMEOUT),
+        Spec(c.OP_CLAIM, claim.claim,
              timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_CERTIFICATE_TIMEOUT),
     ]
 }
@@ -75,17 +78,28 @@ def change_store_url(self, store_id: str) -> str:
     return operations.run(self, store_id, SPECS[c.OP_CHANGE_URL])
 
 
+@shared_task(bind=True, base=StoreTask, **SPECS[c.OP_CLAIM].task_limits())
+def claim_store(self, store_id: str) -> str:
+    return operations.run(self, store_id, SPECS[c.OP_CLAIM])
+
+
 TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store,
          c.OP_UPGRADE: upgrade_store, c.OP_ROLLBACK: rollback_store,
-         c.OP_CHANGE_URL: change_store_url}
+         c.OP_CHANGE_URL: change_store_url, c.OP_CLAIM: claim_store}
 
 
 def dispatch(store_id: str, operation: str) -> bool:
     """Publish the task for a store. Never raises: if the broker is down,
-    the reconciler publishes it later (the request is already persisted)."""
+    the reconciler publishes it later (the request is already persisted).
+
+    Work on a store with no owner (the warm pool's builds, upgrades and
+    replacements) goes to its own queue, so it does not wait in line in
+    front of a user's operation (docs/system-design.md, "Warm pool")."""
     Store.objects.filter(pk=store_id).update(dispatched_at=timezone.now())
+    pooled = Store.objects.filter(pk=store_id, owner__isnull=True).exists()
+    queue = settings.STORE_POOL_QUEUE if pooled else None
     try:
-        TASKS[operation].apply_async(args=[store_id], retry=False)
+        TASKS[operation].apply_async(args=[store_id], retry=False, queue=queue)
         return True
     except Exception as exc:  # kombu raises a variety of connection errors
         log.warning("store=%s could not publish %s, the reconciler will: %s",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp import constants as csp
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -337,6 +338,34 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet", "stores.domains"]
+
+# --- Warm pool (issue 13) ------------------------------------------------------
+# Pooled stores kept provisioned per engine (stores/pool.py); a PoolPolicy row
+# in admin overrides these. 0: no pool, nothing changes.
+STORE_POOL_SIZE_WOOCOMMERCE = env_int("STORE_POOL_SIZE_WOOCOMMERCE", 0)
+STORE_POOL_SIZE_MEDUSA = env_int("STORE_POOL_SIZE_MEDUSA", 0)
+# Pooled stores kept suspended need suspend/resume, which this build lacks.
+STORE_POOL_SUSPENDED = env_bool("STORE_POOL_SUSPENDED", False)
+if STORE_POOL_SUSPENDED:
+    raise RuntimeError(
+        "STORE_POOL_SUSPENDED=true needs suspend/resume (issue 13), which this build does not "
+        "have yet: unset it (pooled stores are then kept running).")
+# How often beat tops the pool up, and how many pooled stores may be built at
+# once (each takes a worker slot and a helm slot while it installs).
+STORE_POOL_INTERVAL = env_int("STORE_POOL_INTERVAL", 60)
+STORE_POOL_REFILL_CONCURRENCY = env_int("STORE_POOL_REFILL_CONCURRENCY", 1)
+# Work on stores without an owner (pool builds, replacements) goes to this
+# Celery queue, apart from users' operations. Workers started without -Q
+# consume both queues; run `-Q celery` workers for users and a `-Q pool`
+# worker for the pool to keep them entirely apart (docs/system-design.md).
+STORE_POOL_QUEUE = env("STORE_POOL_QUEUE", "pool")
+CELERY_TASK_QUEUES = [Queue("celery", routing_key="celery"),
+                      Queue(STORE_POOL_QUEUE, routing_key=STORE_POOL_QUEUE)]
+CELERY_IMPORTS += ["stores.pool"]
+CELERY_BEAT_SCHEDULE["maintain-warm-pool"] = {
+    "task": "stores.pool.maintain", "schedule": float(STORE_POOL_INTERVAL),
+}
+# --- end of warm pool -----------------------------------------------------------
 
 # --- Accounts and notifications (issue 16) ----------------------------------
 # Who may sign up: "open" (anyone; the e-mail address is verified before the

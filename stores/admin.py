@@ -29,6 +29,7 @@ from stores.models import (
     Domain,
     FleetUpgrade,
     Orphan,
+    PoolPolicy,
     Quota,
     Store,
 )
@@ -99,11 +100,39 @@ def status_badge_html(status: str, label: str):
                        status, status, label)
 
 
+class WarmPoolFilter(admin.SimpleListFilter):
+    """Stores with no owner: the warm pool's, pooled or on their way there."""
+
+    title = "warm pool"
+    parameter_name = "pool"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "In the warm pool"), ("no", "Owned")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(owner__isnull=self.value() == "yes")
+        return queryset
+
+
+@admin.register(PoolPolicy)
+class PoolPolicyAdmin(admin.ModelAdmin):
+    """The warm pool's size per engine (stores/pool.py): a row overrides the
+    STORE_POOL_SIZE_<ENGINE> setting; beat builds or trims to it."""
+
+    list_display = ["engine", "size", "in_pool", "updated_at"]
+
+    @admin.display(description="pooled now")
+    def in_pool(self, obj):
+        return Store.objects.filter(owner__isnull=True, engine=obj.engine,
+                                    status=c.POOLED).count()
+
+
 @admin.register(Store)
 class StoreAdmin(ReadOnlyAdmin):
     list_display = ["name", "id", "engine", "status_badge", "reason", "owner", "host",
                     "current_step", "created_at", "ready_at"]
-    list_filter = ["status", "engine", "owner"]
+    list_filter = ["status", "engine", WarmPoolFilter, "owner"]
     list_select_related = ["owner"]
     search_fields = ["id", "name", "slug", "host", "owner__username", "status_message"]
     date_hierarchy = "created_at"

@@ -18,6 +18,12 @@ ROLLING_BACK = "rolling_back"
 DEGRADED = "degraded"
 # The release gains or loses host names and the engine moves to its primary URL.
 CHANGING_URL = "changing_url"
+# --- Warm pool (issue 13) ---
+# A provisioned store with no owner, a generic name and host, waiting to be
+# claimed by a create (stores/pool.py); invisible to users, not in any quota.
+POOLED = "pooled"
+# A pooled store becoming someone's: renamed, re-hosted, one helm upgrade.
+CLAIMING = "claiming"
 
 STATUS_CHOICES = [
     (REQUESTED, "Requested"),
@@ -30,29 +36,33 @@ STATUS_CHOICES = [
     (ROLLING_BACK, "Rolling back"),
     (DEGRADED, "Degraded"),
     (CHANGING_URL, "Changing address"),
+    (POOLED, "Pooled"),
+    (CLAIMING, "Claiming"),
 ]
 
 # States in which a worker is (or should be) doing something for the store.
 BUSY_STATES = frozenset(
-    {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL}
+    {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, CLAIMING}
 )
 # Stores that count against an owner's quota.
 LIVE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED,
-     CHANGING_URL}
+     CHANGING_URL, CLAIMING}
 )
 # Stores whose release is installed and serving (or meant to be).
 RUNNING_STATES = frozenset({READY, DEGRADED})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
-    PROVISIONING: frozenset({READY, FAILED, DELETING}),
+    PROVISIONING: frozenset({READY, POOLED, FAILED, DELETING}),
     READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL}),
     DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL}),
-    UPGRADING: frozenset({READY, FAILED, DELETING}),
-    ROLLING_BACK: frozenset({READY, FAILED, DELETING}),
+    UPGRADING: frozenset({READY, POOLED, FAILED, DELETING}),
+    ROLLING_BACK: frozenset({READY, POOLED, FAILED, DELETING}),
     CHANGING_URL: frozenset({READY, FAILED, DELETING}),
-    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL}),
+    POOLED: frozenset({CLAIMING, DELETING, UPGRADING, ROLLING_BACK}),
+    CLAIMING: frozenset({READY, FAILED, DELETING}),
+    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, CLAIMING}),
     DELETING: frozenset({DELETED, FAILED}),
     DELETED: frozenset(),
 }
@@ -61,10 +71,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # upgrade runs the upgrade again.
 RETRYABLE_STATES = frozenset({FAILED})
 DELETABLE_STATES = frozenset(
-    {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL}
+    {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL,
+     POOLED, CLAIMING}
 )
 # An upgrade or rollback needs a release to act on.
-UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED})
+UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED, POOLED})
+# What a fleet upgrade moves to the current chart: running stores and the pool.
+FLEET_UPGRADE_STATES = frozenset({READY, DEGRADED, POOLED})
 
 # Operations a worker carries out.
 OP_PROVISION = "provision"
@@ -72,14 +85,15 @@ OP_DELETE = "delete"
 OP_UPGRADE = "upgrade"
 OP_ROLLBACK = "rollback"
 OP_CHANGE_URL = "change_url"
+OP_CLAIM = "claim"  # a pooled store becomes a user's (provisioning/claim.py)
 OPERATION_CHOICES = [
     (OP_PROVISION, "Provision"), (OP_DELETE, "Delete"), (OP_UPGRADE, "Upgrade"),
-    (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"),
+    (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"), (OP_CLAIM, "Claim"),
 ]
 # The busy state each operation runs in.
 OPERATION_STATES = {
     OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
-    OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL,
+    OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL, OP_CLAIM: CLAIMING,
 }
 # The state a requested operation waits in for a worker: its busy state,
 # except a new store, which is "requested" until a worker picks it up.

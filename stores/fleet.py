@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def pending(engine: str, target: str):
-    """Running stores of the engine not yet on the target chart version."""
+    """Running stores of the engine (and its warm pool) not yet on the
+    target chart version."""
     return (
-        Store.objects.filter(engine=engine, status__in=list(c.RUNNING_STATES))
+        Store.objects.filter(engine=engine, status__in=list(c.FLEET_UPGRADE_STATES))
         .exclude(chart_version=target)
         .order_by("created_at", "id")
     )
@@ -88,7 +89,9 @@ def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
                 return run  # still in flight
             for store_id in run.current:
                 store = Store.objects.get(pk=store_id)
-                if store.status == c.READY and store.chart_version == run.target_version:
+                # An upgraded pooled store goes back to the pool.
+                if (store.status in (c.READY, c.POOLED)
+                        and store.chart_version == run.target_version):
                     run.upgraded.append(store_id)
                 else:
                     run.failed.append({"store": store_id, "status": store.status,
@@ -110,7 +113,8 @@ def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
         batch, run.remaining = run.remaining[:size], run.remaining[size:]
         for store_id in batch:
             store = Store.objects.get(pk=store_id)
-            if store.status not in c.RUNNING_STATES or store.chart_version == run.target_version:
+            if (store.status not in c.FLEET_UPGRADE_STATES
+                    or store.chart_version == run.target_version):
                 run.skipped.append(store_id)  # deleted, failed or already done meanwhile
                 continue
             try:

@@ -33,7 +33,9 @@ def new_store_id() -> str:
 
 class Store(models.Model):
     id = models.CharField(primary_key=True, max_length=12, default=new_store_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="stores")
+    # NULL while the store waits in the warm pool (status pooled, issue 13).
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="stores",
+                              null=True, blank=True)
     name = models.CharField(max_length=c.NAME_MAX_LENGTH)
     slug = models.SlugField(max_length=63)
     host = models.CharField(max_length=253)
@@ -375,6 +377,26 @@ class Orphan(models.Model):
 
     def __str__(self) -> str:
         return self.namespace
+
+
+class PoolPolicy(models.Model):
+    """How many pooled stores of an engine the warm pool keeps (issue 13).
+
+    A row overrides the STORE_POOL_SIZE_<ENGINE> setting; stores/pool.py
+    keeps the pool at this size."""
+
+    engine = models.CharField(max_length=20, unique=True,
+                              choices=[(name, name) for name in c.ENGINE_ADMIN_PATHS])
+    size = models.PositiveIntegerField(
+        default=0, help_text="Pooled stores to keep ready for this engine (0: no pool).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "warm pool policy"
+        verbose_name_plural = "warm pool policies"
+
+    def __str__(self) -> str:
+        return f"{self.engine}: {self.size}"
 
 
 class FleetUpgrade(models.Model):

@@ -104,8 +104,8 @@ def fan_out() -> dict:
             user_id__in={e.store.owner_id for e in events})}
         for event in events:
             event_type = notification_types.type_for(event)
-            if event_type is None:
-                continue
+            if event_type is None or event.store.owner_id is None:
+                continue  # a pooled store has no one to tell (stores/pool.py)
             counts["events"] += 1
             owner = event.store.owner
             body = payload(event, event_type)

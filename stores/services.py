@@ -8,6 +8,7 @@ down loses nothing, the reconciler publishes it later.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from stores import constants as c
 from stores import transitions
 from stores.models import Account, AuditEntry, Quota, Revision, Store, StoreEvent
 from stores.naming import InvalidName, host_for, unique_slug, validate_name
+
+log = logging.getLogger(__name__)
 
 
 class StoreRequestError(Exception):
@@ -94,6 +97,9 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
                 status=409,
             )
         slug = unique_slug(name, _slug_taken)
+        claimed = _claim_pooled(actor, engine, name=name, slug=slug)
+        if claimed is not None:
+            return claimed
         now = timezone.now()
         try:
             with transaction.atomic():
@@ -114,6 +120,58 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
         audit(actor, "create", store.id, name=name, engine=engine)
         _on_commit_dispatch(store.id, c.OP_PROVISION)
     return store
+
+
+def _claim_pooled(actor: Actor, engine: str, *, name: str, slug: str) -> Store | None:
+    """Take a pooled store of the engine for the new store, if one is ready
+    on the current chart: it becomes the actor's under their name, slug and
+    host, and a ``claim`` operation personalizes it (provisioning/claim.py).
+    None when the pool has none: the caller builds the store cold.
+
+    Runs inside create_store's transaction. ``SKIP LOCKED``: concurrent
+    creates each lock a different pooled store (or none), never wait for
+    one another, and never get the same one."""
+    pooled = (
+        Store.objects.select_for_update(skip_locked=True)
+        .filter(owner__isnull=True, engine=engine, status=c.POOLED,
+                chart_version=get_engine(engine).chart_version)
+        .order_by("created_at", "id").first()
+    )
+    if pooled is None:
+        return None
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            # The store is someone's from now on, named as a cold one would be.
+            Store.objects.filter(pk=pooled.pk).update(
+                owner=actor.user, name=name, slug=slug, host=host_for(slug), created_at=now,
+                ready_at=None)
+    except IntegrityError as exc:
+        raise StoreRequestError(
+            "That name was just taken; please try again.", field="name", status=409
+        ) from exc
+    if not transitions.request_operation(
+        pooled.pk, c.OP_CLAIM, expect={c.POOLED}, actor=actor.label,
+        message=f"Came from the warm pool: a {ENGINES[engine].title} store built in advance "
+                "takes its name and address.",
+        deadline=tasks.deadline_for(c.OP_CLAIM),
+    ):  # pragma: no cover - the row is locked and was pooled: nothing can move it
+        raise StoreRequestError("The store could not be created; please try again.", status=409)
+    audit(actor, "create", pooled.pk, name=name, engine=engine, pooled=True)
+    _on_commit_dispatch(pooled.pk, c.OP_CLAIM)
+    transaction.on_commit(_refill_pool)
+    return Store.objects.get(pk=pooled.pk)
+
+
+def _refill_pool() -> None:
+    """Top the warm pool up now rather than at beat's next run. Never
+    raises: a broker that is down only leaves it to beat."""
+    from stores import pool  # stores.pool builds on this module
+
+    try:
+        pool.maintain.apply_async(queue=settings.STORE_POOL_QUEUE, retry=False)
+    except Exception as exc:  # kombu raises a variety of connection errors
+        log.warning("could not publish the warm pool's refill, beat will: %s", exc)
 
 
 def _slug_taken(slug: str) -> bool:

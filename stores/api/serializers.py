@@ -87,7 +87,8 @@ class DomainSerializer(serializers.ModelSerializer):
 
 
 class StoreSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True)
+    # null for a store waiting in the warm pool (operators only see those).
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
     storefront_url = serializers.CharField(read_only=True)
     primary_url = serializers.CharField(read_only=True)
     admin_url = serializers.CharField(read_only=True)
