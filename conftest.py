@@ -327,6 +327,26 @@ def chromium_browser():
             browser.close()
 
 
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """The source of axe-core (the accessibility checker), installed from npm
+    at the version pinned in stores/tests/axe/package-lock.json by
+    scripts/install-axe.sh. Skips without npm, except in CI."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("npm"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("npm is required in CI for axe-core (Node 20)")
+        pytest.skip("npm is not installed: axe-core cannot be installed")
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "install-axe.sh")],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.fail(f"scripts/install-axe.sh failed:\n{done.stdout}\n{done.stderr}")
+    return (ROOT / "stores" / "tests" / "axe" / "node_modules" / "axe-core" /
+            "axe.min.js").read_text()
+
+
 @pytest.fixture
 def chromium(chromium_browser):
     """The browser, for tests that also use the Django database."""

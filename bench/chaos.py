@@ -373,7 +373,7 @@ def report(chaos: Chaos, converge_seconds: float) -> bool:
     resumed = StoreEvent.objects.filter(reason=c.REASON_WORKER_LOST).count()
     unlocked = StoreEvent.objects.filter(reason=c.REASON_RELEASE_LOCKED,
                                          kind=c.EVENT_WARNING).count()
-    retried_auto = StoreEvent.objects.filter(message__contains="Retrying in").count()
+    retried_auto = StoreEvent.objects.filter(message__contains="Trying again").count()
     failed_ever = (StoreEvent.objects.filter(kind=c.EVENT_STATUS, status_to=c.FAILED)
                    .exclude(reason="").count())
 

@@ -6,11 +6,13 @@ store: the summed requests and limits of every container (an init container
 counts as Kubernetes counts it: a pod needs the larger of its init containers'
 maximum and its app containers' sum), the chart's ResourceQuota, and how many
 stores fit on a 4 vCPU / 8 GiB node by requests, naming the resource that runs
-out first. Then the same store suspended (the values switch `suspended: true`,
-issue 13): what it still asks for, which is nothing when the chart honours it.
+out first. Volumes are listed with the storage they claim. Then the same
+store suspended (the values switch `suspended: true`, issue 13): what it
+still asks for, which is nothing when the chart honours it.
 
     .venv/bin/python bench/footprint.py                 # every engine chart
     .venv/bin/python bench/footprint.py woocommerce medusa --profile vps
+    .venv/bin/python bench/footprint.py medusa --set medusa.workerMode=split
 
 A benchmark that prints figures, not a test: no cluster is involved, and the
 node figure ignores what the node itself and the platform use.
@@ -97,9 +99,26 @@ def fit(per_store: Amount) -> str:
     return f"{stores} stores ({binding} binds: {by_cpu} by CPU, {by_memory} by memory)"
 
 
-def report(chart: str, profile: str) -> None:
-    docs = render(chart, profile)
-    print(f"== {chart} (profile {profile}) ==")
+def claimed_storage(docs: list[dict]) -> list[tuple[str, int]]:
+    """(name, bytes) of every PersistentVolumeClaim, StatefulSet templates included."""
+    claims = []
+    for doc in docs:
+        if doc.get("kind") == "PersistentVolumeClaim":
+            claims.append((doc["metadata"]["name"], doc["spec"]))
+        elif doc.get("kind") == "StatefulSet":
+            for template in doc["spec"].get("volumeClaimTemplates", []):
+                name = f"{template['metadata']['name']}-{doc['metadata']['name']}-0"
+                claims.append((name, template["spec"]))
+    return [
+        (name, chartkit.parse_memory(spec["resources"]["requests"]["storage"]))
+        for name, spec in claims
+    ]
+
+
+def report(chart: str, profile: str, set_values: dict | None = None) -> None:
+    docs = render(chart, profile, set_values)
+    settings = "".join(f", {key}={value}" for key, value in (set_values or {}).items())
+    print(f"== {chart} (profile {profile}{settings}) ==")
     total_requests, total_limits, steady = Amount(), Amount(), Amount()
     for kind, name, pods, spec in chartkit.workloads(docs):
         requests = pod_amount(spec, "requests", pods)
@@ -111,6 +130,11 @@ def report(chart: str, profile: str) -> None:
         print(f"  {kind}/{name} x{pods}: requests {requests}; limits {limits}")
     print(f"  per store, all containers: requests {total_requests}; limits {total_limits}")
     print(f"  per store, once setup jobs finished: requests {steady}")
+    claims = claimed_storage(docs)
+    if claims:
+        listed = ", ".join(f"{name} {mib(size)}" for name, size in claims)
+        total = sum(size for _, size in claims)
+        print(f"  storage: {mib(total)} in {len(claims)} volumes ({listed})")
     quotas = [d for d in docs if d.get("kind") == "ResourceQuota"]
     for quota in quotas:
         hard = ", ".join(f"{k}={v}" for k, v in sorted(quota["spec"]["hard"].items()))
@@ -158,13 +182,18 @@ def main(argv: list[str] | None = None) -> int:
         "charts", nargs="*", help="chart names under charts/ (default: all engines)"
     )
     parser.add_argument("--profile", default="local", choices=["local", "vps"])
+    parser.add_argument(
+        "--set", dest="set_values", action="append", default=[], metavar="KEY=VALUE",
+        help="a chart value on top of the profile (helm --set), e.g. medusa.workerMode=split",
+    )
     args = parser.parse_args(argv)
+    set_values = dict(item.split("=", 1) for item in args.set_values)
     charts = args.charts or default_charts()
     if not charts:
         print("no chart with a deploy/values/<chart>-local.yaml profile found", file=sys.stderr)
         return 1
     for chart in charts:
-        report(chart, args.profile)
+        report(chart, args.profile, set_values)
     return 0
 
 

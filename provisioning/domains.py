@@ -117,7 +117,8 @@ def _domains_served(store: Store, served: list[str], *, tls: bool) -> None:
                     last_error="", updated_at=timezone.now())
                 record_event(store.id, c.EVENT_INFO,
                              f"Domain {domain.hostname}: {domain.status} -> active. The store "
-                             f"answers at {domain.url}", actor=ACTOR)
+                             f"answers at {domain.url}", actor=ACTOR,
+                             details={"domain": domain.hostname, "domain_status": "active"})
 
 
 def _domains_failed(store: Store, hosts: list[str], message: str) -> None:
@@ -129,4 +130,4 @@ def _domains_failed(store: Store, hosts: list[str], message: str) -> None:
         record_event(store.id, c.EVENT_WARNING,
                      f"Domain {domain.hostname}: {domain.status} -> failed. {message} Check its "
                      "DNS, then verify it again.", reason=c.REASON_CERTIFICATE_NOT_ISSUED,
-                     actor=ACTOR)
+                     actor=ACTOR, details={"domain": domain.hostname, "domain_status": "failed"})

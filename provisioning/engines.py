@@ -44,11 +44,6 @@ class Engine:
     pod_security: str = "restricted"
     # Admin login is an e-mail address (Medusa) or a user name (WordPress).
     login_is_email: bool = False
-    # Whether the chart takes the contract's `smtp` block. Every chart must;
-    # this only bridges a chart whose schema does not declare it yet (its
-    # stores then log their mail, and the store page says so). A test fails
-    # as soon as a chart declares `smtp` while this is still False.
-    mail_relay: bool = True
 
     @property
     def chart_path(self) -> Path:
@@ -110,6 +105,8 @@ class Engine:
                 "host": store.host,
                 "scheme": settings.STORE_SCHEME,
                 "publicHost": primary,
+                # A store built for the warm pool, not claimed yet (stores/pool.py).
+                "pooled": store.owner_id is None,
             },
             "existingSecret": SECRET_NAME,
             "ingress": {
@@ -123,7 +120,7 @@ class Engine:
             },
             "domains": [{"host": d.hostname, "secretName": domain_secret(store, d.hostname)}
                         for d in domains],
-            **({"smtp": smtp_values()} if self.mail_relay else {}),
+            "smtp": smtp_values(),
             # Suspend and resume (issue 13): the chart's switch, and where a
             # suspended store's Ingress sends visitors (the paused page).
             "suspended": store.suspended,
@@ -159,8 +156,7 @@ ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in [
         Engine("woocommerce", "WooCommerce", chart="woocommerce"),
-        # mail_relay: until charts/medusa declares the smtp block (issue 17).
-        Engine("medusa", "MedusaJS", chart="medusa", login_is_email=True, mail_relay=False),
+        Engine("medusa", "MedusaJS", chart="medusa", login_is_email=True),
     ]
 }
 

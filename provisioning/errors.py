@@ -9,6 +9,15 @@ from __future__ import annotations
 from stores import constants as c
 
 
+def shorten(text: str, limit: int = 240) -> str:
+    """One line of at most ``limit`` characters, cut at a word, with an
+    ellipsis: the sentence of an error whose whole text is kept as details."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
+
 class ProvisioningError(Exception):
     reason = c.REASON_INTERNAL
     transient = False
@@ -63,6 +72,22 @@ class HelmFailed(ProvisioningError):
     reason = c.REASON_HELM_FAILED
 
 
+class ClusterUnauthorized(ProvisioningError):
+    """The API did not accept our credentials (401)."""
+
+    reason = c.REASON_CLUSTER_UNAUTHORIZED
+
+
+class ClusterForbidden(ProvisioningError):
+    """Our account may not do this (403, not a quota)."""
+
+    reason = c.REASON_CLUSTER_FORBIDDEN
+
+
+class ClusterRejected(ProvisioningError):
+    """Any other 4xx: the request itself was refused."""
+
+    reason = c.REASON_CLUSTER_REJECTED
 class CredentialsUnreadable(ProvisioningError):
     """The stored credentials fit none of the keys in STORE_CREDENTIALS_KEY:
     an operator must put the old key back (README, "Rotating the credentials

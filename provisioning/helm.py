@@ -196,7 +196,7 @@ class Helm:
         error = classify(stderr)
         first_line = next((ln for ln in stderr.splitlines() if ln.strip()), f"exit {returncode}")
         raise error(
-            mask(first_line.removeprefix("Error: "), self.secrets),
+            errors.shorten(mask(first_line.removeprefix("Error: "), self.secrets)),
             details={"helm_stderr": mask(_trim(stderr), self.secrets), "exit_code": returncode},
         )
 

@@ -46,6 +46,7 @@ DONE_MESSAGES = {
 }
 # A suspended store that was upgraded is still suspended.
 DONE_SUSPENDED = "The upgrade is done; the store is still suspended."
+POOLED_MESSAGE = "The store is ready and waits in the warm pool."
 
 
 def install(op: Operation) -> None:
@@ -77,8 +78,11 @@ def install(op: Operation) -> None:
     certificates.wait(op, certificates.expected(values))
     check_storefronts(op, storefront_urls(values))
     fields = {"ready_at": timezone.now()} if op.kind == c.OP_PROVISION else {}
-    op.finish(c.READY, message=DONE_MESSAGES[op.kind], health_checked_at=timezone.now(),
-              **revision, **fields)
+    # A store without an owner was built for the warm pool: it waits there.
+    pooled = store.owner_id is None
+    op.finish(c.POOLED if pooled else c.READY,
+              message=POOLED_MESSAGE if pooled else DONE_MESSAGES[op.kind],
+              health_checked_at=timezone.now(), **revision, **fields)
 
 
 def _install_title(op: Operation, chart_version: str) -> str:
@@ -134,7 +138,10 @@ def rollback(op: Operation) -> None:
         store.release, store.namespace, revision, timeout=_helm_timeout(store)))
     check_storefronts(op, [store.storefront_url])
     current = Revision.objects.filter(store=store, status="deployed").first()
-    op.finish(c.READY, message=DONE_MESSAGES[op.kind], health_checked_at=timezone.now(),
+    pooled = store.owner_id is None
+    op.finish(c.POOLED if pooled else c.READY,
+              message=POOLED_MESSAGE if pooled else DONE_MESSAGES[op.kind],
+              health_checked_at=timezone.now(),
               chart_version=current.chart_version if current else store.chart_version,
               helm_revision=current.number if current else None, target_revision=None)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import json
 import os
 import time
 from pathlib import Path
@@ -71,28 +72,95 @@ def core() -> client.CoreV1Api:
     return client.CoreV1Api(api_client())
 
 
+# The Kubernetes API's own answer (or a stranger's page) kept word for word
+# in a failure's details, up to this many characters.
+RAW_LIMIT = 4000
+
+
 def _translate(exc: Exception) -> Exception:
-    if isinstance(exc, ApiException):
-        body = exc.body if isinstance(exc.body, str) else (exc.body or b"").decode(errors="ignore")
-        if exc.status == 429:
-            return errors.ClusterThrottled("The Kubernetes API is throttling requests (429).")
-        if exc.status == 403 and "exceeded quota" in body:
-            return errors.QuotaExceeded(_api_message(body))
-        if exc.status and exc.status >= 500:
-            return errors.ClusterUnreachable(
-                f"The Kubernetes API answered {exc.status}: {_api_message(body)}"
-            )
-        return errors.ProvisioningError(f"Kubernetes API error {exc.status}: {_api_message(body)}")
-    return errors.ClusterUnreachable(f"The Kubernetes API could not be reached: {exc}")
+    """A typed error with a sentence for people; the answer itself, word for
+    word, goes in ``details["raw"]`` (shown folded away, once)."""
+    if not isinstance(exc, ApiException):
+        return errors.ClusterUnreachable(
+            f"Nothing answered at {_server()} ({_cause(exc)}).", details={"raw": str(exc)}
+        )
+    code = exc.status or 0
+    body = exc.body if isinstance(exc.body, str) else (exc.body or b"").decode(errors="ignore")
+    reason, message = _api_status(body)
+    details = {"http_status": code, "raw": _limit(body)}
+    said = f"The Kubernetes API said: {errors.shorten(message)}" if message else ""
+    if code == 429:
+        return errors.ClusterThrottled(
+            "The Kubernetes API is throttling requests (HTTP 429).", details=details)
+    if code == 403 and "exceeded quota" in body:
+        return errors.QuotaExceeded(errors.shorten(message or body), details=details)
+    if code >= 500 or not code:
+        what = f" ({reason})" if reason else ""
+        return errors.ClusterUnreachable(
+            f"The Kubernetes API at {_server()} answered HTTP {code}{what}"
+            + (f": {errors.shorten(message)}" if message else "."), details=details)
+    if not reason:
+        # Not a Kubernetes Status answer: something else lives at that address.
+        kind = "an HTML page" if "<html" in body.lower() else "an answer"
+        return errors.ClusterRejected(
+            f"{_server()} answered HTTP {code} with {kind} that does not come from a "
+            "Kubernetes API: check the server address in the kubeconfig.", details=details)
+    if code == 401:
+        return errors.ClusterUnauthorized(said or f"{_server()} answered HTTP 401.",
+                                          details=details)
+    if code == 403:
+        return errors.ClusterForbidden(said, details=details)
+    return errors.ClusterRejected(said or f"The Kubernetes API answered HTTP {code}.",
+                                  details=details)
 
 
-def _api_message(body: str) -> str:
-    import json
-
+def _api_status(body: str) -> tuple[str, str]:
+    """The reason and message of a Kubernetes ``Status`` answer, or blanks
+    when the body is not one."""
     try:
-        return json.loads(body).get("message", body)
-    except (ValueError, AttributeError):
-        return body[:300]
+        status = json.loads(body)
+    except ValueError:
+        return "", ""
+    if not isinstance(status, dict) or status.get("kind") != "Status":
+        return "", ""
+    return str(status.get("reason") or ""), str(status.get("message") or "")
+
+
+def _server() -> str:
+    """Where the kubeconfig says the API is, for sentences."""
+    try:
+        return api_client().configuration.host or "the cluster"
+    except errors.ProvisioningError:
+        return "the cluster"
+
+
+# How a connection failed, from the words urllib3 and the OS use.
+_CAUSES = [
+    ("connection refused", "connection refused"),
+    ("timed out", "timed out"),
+    ("name or service not known", "the host name does not resolve"),
+    ("nodename nor servname", "the host name does not resolve"),
+    ("failed to resolve", "the host name does not resolve"),
+    ("temporary failure in name resolution", "the host name does not resolve"),
+    ("certificate verify failed", "its TLS certificate is not trusted"),
+    ("no route to host", "no route to the host"),
+    ("network is unreachable", "the network is unreachable"),
+    ("connection reset", "the connection was dropped"),
+    ("remote end closed", "the connection was dropped"),
+    ("connection aborted", "the connection was dropped"),
+]
+
+
+def _cause(exc: Exception) -> str:
+    text = str(exc).lower()
+    return next((words for needle, words in _CAUSES if needle in text),
+                exc.__class__.__name__)
+
+
+def _limit(text: str) -> str:
+    if len(text) <= RAW_LIMIT:
+        return text
+    return f"{text[:RAW_LIMIT]}\n... [{len(text) - RAW_LIMIT} more characters]"
 
 
 @contextlib.contextmanager
@@ -147,7 +215,8 @@ def namespace_labels(store) -> dict[str, str]:
     return {
         c.LABEL_MANAGED_BY: c.MANAGED_BY,
         c.LABEL_STORE_ID: store.id,
-        c.LABEL_OWNER: str(store.owner_id),
+        # A pooled store has no owner yet; its claim re-labels the namespace.
+        c.LABEL_OWNER: "" if store.owner_id is None else str(store.owner_id),
         "pod-security.kubernetes.io/enforce": level,
         "pod-security.kubernetes.io/audit": level,
         "pod-security.kubernetes.io/warn": level,

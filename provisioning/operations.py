@@ -104,6 +104,9 @@ class Operation:
     spec: Spec
     watch_quota: bool = False
     started: float = field(default_factory=time.monotonic)
+    # The error a step already wrote into the timeline, so the retry that
+    # follows does not say it twice.
+    reported: BaseException | None = None
     _last_beat: float = 0.0
     _last_quota_check: float = 0.0
 
@@ -144,6 +147,7 @@ class Operation:
                 duration_ms=int((time.monotonic() - started) * 1000), actor=ACTOR,
                 reason=getattr(exc, "reason", ""),
             )
+            self.reported = exc
             raise
         record_event(
             self.store.id, c.EVENT_STEP, title, step=title,
@@ -179,10 +183,28 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, errors.ProvisioningError):
         return exc.message
     if isinstance(exc, errors.Cancelled):
-        return "the store is being deleted"
+        return "the store is being deleted."
     if isinstance(exc, SoftTimeLimitExceeded):
-        return "the operation ran out of time"
-    return exc.__class__.__name__
+        return "the operation ran out of time."
+    return f"an unexpected error ({exc.__class__.__name__})."
+
+
+def unexpected(kind: str, store_id: str, exc: BaseException) -> errors.ProvisioningError:
+    """The failure of an exception we did not expect: a sentence for the
+    owner, the exception's own words (store credentials masked) as details;
+    the traceback is in the worker's log."""
+    from provisioning.helm import mask
+    from stores.models import StoreCredentials
+
+    raw = f"{exc.__class__.__name__}: {exc}"
+    try:
+        creds = StoreCredentials.objects.filter(store_id=store_id).first()
+        details = {"raw": mask(raw, creds.values.values() if creds else ())[:4000]}
+    except Exception:  # the database itself may be what failed: no words, no risk
+        details = {}
+    return errors.ProvisioningError(
+        f"The {kind} stopped on an unexpected error ({exc.__class__.__name__}).",
+        details=details)
 
 
 def lease_owner(task: Task) -> str:
@@ -206,10 +228,11 @@ class StoreTask(Task):
         try:
             # The crash may have been the database connection itself.
             close_old_connections()
+            failure = unexpected("operation", store_id, exc)
             transitions.transition(
                 store_id, c.FAILED, expect=c.BUSY_STATES, owner=lease_owner(self),
-                reason=c.REASON_INTERNAL,
-                message=f"The operation crashed: {exc.__class__.__name__}", actor=ACTOR,
+                reason=failure.reason, message=failure.message, details=failure.details,
+                actor=ACTOR,
             )
         except Exception:
             # The reconciler fails the store at its deadline.
@@ -262,8 +285,12 @@ def _run(task: Task, store_id: str, spec: Spec) -> Outcome:
         return Outcome.FAILED
     except Exception as exc:
         log.exception("store=%s %s crashed", store_id, spec.kind, extra={"store": store_id})
-        op.fail(errors.ProvisioningError(f"Unexpected error: {exc.__class__.__name__}"))
+        op.fail(unexpected(spec.kind, store_id, exc))
         return Outcome.FAILED
+
+
+def _in(seconds: float) -> str:
+    return "in a moment" if seconds < 1 else f"in {seconds:.0f} s"
 
 
 def _backoff(retries: int) -> float:
@@ -282,9 +309,12 @@ def _retry_or_fail(task: Task, op: Operation, exc: errors.ProvisioningError) -> 
     if not (exc.transient and retries < settings.STORE_TRANSIENT_RETRIES and in_time):
         op.fail(exc)
         return Outcome.FAILED
+    # The step that stopped has said why already (as a warning); this says
+    # what happens next, which is routine.
+    again = (f"Trying again {_in(delay)} (attempt {retries + 2} of "
+             f"{settings.STORE_TRANSIENT_RETRIES + 1}).")
     record_event(
-        op.store.id, c.EVENT_WARNING,
-        f"{exc.message} Retrying in {delay:.0f}s (attempt {retries + 2}).",
+        op.store.id, c.EVENT_INFO, again if op.reported is exc else f"{exc.message} {again}",
         reason=exc.reason, actor=ACTOR,
     )
     # Let go before the retry is published: it may run before we return.

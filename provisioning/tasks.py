@@ -11,6 +11,7 @@ One store's path (docs/system-design.md has the whole state machine):
                                         |             +--suspend_store--> suspending --> suspended
                                         |     suspended --resume_store--> resuming --> ready
                                         |     suspended --upgrade_store--> upgrading --> suspended
+                                        +--> pooled (no owner) --claim_store--> claiming --> ready
                                         +--> failed --retry--> (the operation that failed)
     any live state --delete--> deleting --delete_store--> deleted
 
@@ -30,7 +31,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from provisioning import deletion, domains, install, metrics, operations
+from provisioning import claim, deletion, domains, install, metrics, operations
 from provisioning.operations import Spec, StoreTask
 from stores import constants as c
 from stores import transitions
@@ -53,6 +54,8 @@ SPECS = {
         # `suspended` on or off (provisioning/install.py).
         Spec(c.OP_SUSPEND, install.install, timeout=settings.STORE_PROVISION_TIMEOUT),
         Spec(c.OP_RESUME, install.install, timeout=settings.STORE_PROVISION_TIMEOUT),
+        Spec(c.OP_CLAIM, claim.claim,
+             timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_CERTIFICATE_TIMEOUT),
     ]
 }
 
@@ -92,18 +95,29 @@ def resume_store(self, store_id: str) -> str:
     return operations.run(self, store_id, SPECS[c.OP_RESUME])
 
 
+@shared_task(bind=True, base=StoreTask, **SPECS[c.OP_CLAIM].task_limits())
+def claim_store(self, store_id: str) -> str:
+    return operations.run(self, store_id, SPECS[c.OP_CLAIM])
+
+
 TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store,
          c.OP_UPGRADE: upgrade_store, c.OP_ROLLBACK: rollback_store,
          c.OP_CHANGE_URL: change_store_url, c.OP_SUSPEND: suspend_store,
-         c.OP_RESUME: resume_store}
+         c.OP_RESUME: resume_store, c.OP_CLAIM: claim_store}
 
 
 def dispatch(store_id: str, operation: str) -> bool:
     """Publish the task for a store. Never raises: if the broker is down,
-    the reconciler publishes it later (the request is already persisted)."""
+    the reconciler publishes it later (the request is already persisted).
+
+    Work on a store with no owner (the warm pool's builds, upgrades and
+    replacements) goes to its own queue, so it does not wait in line in
+    front of a user's operation (docs/system-design.md, "Warm pool")."""
     Store.objects.filter(pk=store_id).update(dispatched_at=timezone.now())
+    pooled = Store.objects.filter(pk=store_id, owner__isnull=True).exists()
+    queue = settings.STORE_POOL_QUEUE if pooled else None
     try:
-        TASKS[operation].apply_async(args=[store_id], retry=False)
+        TASKS[operation].apply_async(args=[store_id], retry=False, queue=queue)
         return True
     except Exception as exc:  # kombu raises a variety of connection errors
         log.warning("store=%s could not publish %s, the reconciler will: %s",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Install and build the Medusa app in images/medusa natively (Node 20), the
-# way its Dockerfile does, for the native test (provisioning/tests/
-# test_medusa_app.py) and for local hacking. Idempotent and quick when
-# nothing changed:
+# Install and build the Medusa app in images/medusa natively (Node 20+; the
+# image runs Node 22), the way its Dockerfile does, for the native test
+# (provisioning/tests/test_medusa_app.py) and for local hacking. Idempotent
+# and quick when nothing changed:
 #   - `npm ci` only when node_modules does not match package-lock.json
 #     (the npm cache in ~/.npm is reused, so a re-install is mostly offline);
 #   - `npm run build` (medusa build + storefront copy) only when a source

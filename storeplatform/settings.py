@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp import constants as csp
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -128,7 +129,11 @@ CACHES = {
 }
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "stores:dashboard"
@@ -343,6 +348,83 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet", "stores.domains"]
+
+# --- Warm pool (issue 13) ------------------------------------------------------
+# Pooled stores kept provisioned per engine (stores/pool.py); a PoolPolicy row
+# in admin overrides these. 0: no pool, nothing changes.
+STORE_POOL_SIZE_WOOCOMMERCE = env_int("STORE_POOL_SIZE_WOOCOMMERCE", 0)
+STORE_POOL_SIZE_MEDUSA = env_int("STORE_POOL_SIZE_MEDUSA", 0)
+# Pooled stores kept suspended need suspend/resume, which this build lacks.
+STORE_POOL_SUSPENDED = env_bool("STORE_POOL_SUSPENDED", False)
+if STORE_POOL_SUSPENDED:
+    raise RuntimeError(
+        "STORE_POOL_SUSPENDED=true needs suspend/resume (issue 13), which this build does not "
+        "have yet: unset it (pooled stores are then kept running).")
+# How often beat tops the pool up, and how many pooled stores may be built at
+# once (each takes a worker slot and a helm slot while it installs).
+STORE_POOL_INTERVAL = env_int("STORE_POOL_INTERVAL", 60)
+STORE_POOL_REFILL_CONCURRENCY = env_int("STORE_POOL_REFILL_CONCURRENCY", 1)
+# Work on stores without an owner (pool builds, replacements) goes to this
+# Celery queue, apart from users' operations. Workers started without -Q
+# consume both queues; run `-Q celery` workers for users and a `-Q pool`
+# worker for the pool to keep them entirely apart (docs/system-design.md).
+STORE_POOL_QUEUE = env("STORE_POOL_QUEUE", "pool")
+CELERY_TASK_QUEUES = [Queue("celery", routing_key="celery"),
+                      Queue(STORE_POOL_QUEUE, routing_key=STORE_POOL_QUEUE)]
+CELERY_IMPORTS += ["stores.pool"]
+CELERY_BEAT_SCHEDULE["maintain-warm-pool"] = {
+    "task": "stores.pool.maintain", "schedule": float(STORE_POOL_INTERVAL),
+}
+# --- end of warm pool -----------------------------------------------------------
+
+# --- Accounts and notifications (issue 16) ----------------------------------
+# Who may sign up: "open" (anyone; the e-mail address is verified before the
+# first store), "invite" (operators send invitations from admin) or "closed".
+STORE_SIGNUP = env("STORE_SIGNUP", "open" if DEBUG else "closed")
+if STORE_SIGNUP not in ("open", "invite", "closed"):
+    raise RuntimeError(f"STORE_SIGNUP must be open, invite or closed, not {STORE_SIGNUP!r}")
+SIGNUP_RATE = env("SIGNUP_RATE", "10/h")  # per IP
+PASSWORD_RESET_RATE = env("PASSWORD_RESET_RATE", "5/h")  # per IP and per address
+# Verification, reset and invitation links stop working after this many seconds.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+INVITATION_MAX_AGE = env_int("INVITATION_MAX_AGE", 7 * 24 * 3600)
+# Where people reach this platform: links in e-mails sent by workers.
+PLATFORM_URL = env("PLATFORM_URL", "http://127.0.0.1:8000").rstrip("/")
+# Outgoing mail through Django's backends. With EMAIL_HOST set, SMTP; the
+# dev stack sets the console backend so links show in the terminal.
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "storeplatform <noreply@localhost>")
+# How often beat turns new store events into e-mails and webhook deliveries.
+NOTIFY_INTERVAL = float(env("NOTIFY_INTERVAL", "5"))
+# Webhooks: failed deliveries are retried with exponential backoff (base
+# seconds, doubled each time, capped) for WEBHOOK_RETRY_WINDOW seconds; an
+# endpoint failing for WEBHOOK_DISABLE_AFTER seconds is disabled.
+WEBHOOK_TIMEOUT = float(env("WEBHOOK_TIMEOUT", "10"))
+WEBHOOK_RETRY_BASE = float(env("WEBHOOK_RETRY_BASE", "30"))
+WEBHOOK_RETRY_MAX_DELAY = float(env("WEBHOOK_RETRY_MAX_DELAY", str(6 * 3600)))
+WEBHOOK_RETRY_WINDOW = env_int("WEBHOOK_RETRY_WINDOW", 24 * 3600)
+WEBHOOK_DISABLE_AFTER = env_int("WEBHOOK_DISABLE_AFTER", 24 * 3600)
+# Resolve endpoint hosts with these nameservers (comma list); empty: the system's.
+WEBHOOK_DNS_SERVERS = env_list("WEBHOOK_DNS_SERVERS")
+# Plain http endpoints only while developing.
+WEBHOOK_REQUIRE_HTTPS = not DEBUG
+# TEST ONLY: let endpoints on 127.0.0.0/8 and ::1 through (the test suite's
+# receivers listen there). Never on in production: refused with DEBUG off.
+WEBHOOK_TEST_ALLOW_LOOPBACK = env_bool("WEBHOOK_TEST_ALLOW_LOOPBACK", False)
+if WEBHOOK_TEST_ALLOW_LOOPBACK and not DEBUG:
+    raise RuntimeError("WEBHOOK_TEST_ALLOW_LOOPBACK is for the test suite; unset it")
+CELERY_IMPORTS += ["stores.webhooks", "stores.notifications"]
+CELERY_BEAT_SCHEDULE["notify-owners"] = {
+    "task": "stores.notifications.pump", "schedule": NOTIFY_INTERVAL,
+}
+# --- end of accounts and notifications ----------------------------------------
 
 LOG_FORMAT = env("LOG_FORMAT", "text")
 LOGGING = {

@@ -1,12 +1,25 @@
-"""Operators' view: every store, its timeline and commands, quotas, audit."""
+"""Operators' view: every store, its timeline and commands, quotas, fleet
+upgrades, orphans, audit.
+
+Records the platform writes (stores, commands, fleet runs, orphans, audit
+entries) are read-only here: they change through the services, by the
+buttons and actions below, never by editing fields. Each operation (retry,
+delete, force-fail, upgrade, roll back, fleet upgrades) needs its own
+permission, the same the API asks of operators (stores.permissions).
+"""
 
 import contextlib
 import csv
 
 from django.contrib import admin, messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from provisioning.engines import ENGINES, get_engine
+from stores import constants as c
 from stores import domains, fleet, services
 from stores.clientip import client_ip
 from stores.models import (
@@ -16,42 +29,62 @@ from stores.models import (
     Domain,
     FleetUpgrade,
     Orphan,
+    PoolPolicy,
     Quota,
     Store,
-    StoreEvent,
 )
 from stores.permissions import OPERATOR_PERMISSIONS, is_operator, is_store_id
+
+admin.site.site_header = "storeplatform admin"
+admin.site.site_title = "storeplatform admin"
+
+# How many timeline entries the store page shows (newest); the API has all.
+TIMELINE_LIMIT = 100
 
 
 def _actor(request) -> services.Actor:
     return services.Actor(request.user, ip=client_ip(request), via="admin")
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
+# The store page's buttons and the admin actions, by the API action whose
+# operator permission they need.
+OPERATIONS = ["retry", "upgrade", "rollback", "force_fail", "destroy"]
 
-    def has_add_permission(self, request, obj=None):
+
+def may(request, operation: str) -> bool:
+    return is_operator(request.user, OPERATOR_PERMISSIONS[operation])
+
+
+def may_operate(request) -> bool:
+    """Any operation at all: whether the store page shows its buttons."""
+    return any(may(request, operation) for operation in OPERATIONS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record the platform writes: viewed here, never edited (no Save)."""
+
+    def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
 
 
-class EventInline(ReadOnlyInline):
-    model = StoreEvent
-    fields = ["created_at", "kind", "status_from", "status_to", "step", "message", "reason",
-              "duration_ms", "actor"]
-    readonly_fields = fields
-    ordering = ["id"]
-
-
-class CommandInline(ReadOnlyInline):
+class CommandInline(admin.TabularInline):
     model = CommandRecord
     fields = ["started_at", "tool", "command", "exit_code", "duration_ms", "stderr_tail"]
     readonly_fields = fields
     ordering = ["id"]
+    extra = 0
+    can_delete = False
+    classes = ["collapse"]
+    verbose_name_plural = "helm and Kubernetes commands"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     @admin.display(description="command")
     def command(self, obj):
@@ -62,28 +95,58 @@ class CommandInline(ReadOnlyInline):
         return obj.stderr[-500:]
 
 
+def status_badge_html(status: str, label: str):
+    return format_html('<span class="badge badge-{}" data-status="{}">{}</span>',
+                       status, status, label)
+
+
+class WarmPoolFilter(admin.SimpleListFilter):
+    """Stores with no owner: the warm pool's, pooled or on their way there."""
+
+    title = "warm pool"
+    parameter_name = "pool"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "In the warm pool"), ("no", "Owned")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(owner__isnull=self.value() == "yes")
+        return queryset
+
+
+@admin.register(PoolPolicy)
+class PoolPolicyAdmin(admin.ModelAdmin):
+    """The warm pool's size per engine (stores/pool.py): a row overrides the
+    STORE_POOL_SIZE_<ENGINE> setting; beat builds or trims to it."""
+
+    list_display = ["engine", "size", "in_pool", "updated_at"]
+
+    @admin.display(description="pooled now")
+    def in_pool(self, obj):
+        return Store.objects.filter(owner__isnull=True, engine=obj.engine,
+                                    status=c.POOLED).count()
+
+
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "engine", "status_badge", "status_reason", "owner", "host",
+class StoreAdmin(ReadOnlyAdmin):
+    list_display = ["name", "id", "engine", "status_badge", "reason", "owner", "host",
                     "current_step", "created_at", "ready_at"]
-    list_filter = ["status", "engine", "owner"]
+    list_filter = ["status", "engine", WarmPoolFilter, "owner"]
     list_select_related = ["owner"]
     search_fields = ["id", "name", "slug", "host", "owner__username", "status_message"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     readonly_fields = [f.name for f in Store._meta.fields]
-    inlines = [EventInline, CommandInline]
+    # Every field is still there, folded under the summary the page leads with.
+    fieldsets = [("All fields", {"fields": readonly_fields, "classes": ["collapse"]})]
+    inlines = [CommandInline]
+    change_form_template = "admin/stores/store/change_form.html"
     actions = ["retry_stores", "delete_stores", "force_fail_stores", "upgrade_stores",
                "rollback_stores", "fleet_upgrade", "suspend_stores", "resume_stores"]
 
-    def has_add_permission(self, request):
-        return False  # stores are created through the services, with quotas
-
     def has_delete_permission(self, request, obj=None):
-        # Django's own delete (the "delete selected" action, the delete
-        # page) removes the row and leaves the namespace running with no
-        # audit entry. Stores are deleted by the platform: delete_stores.
-        return False
+        return False  # a store is deleted by the platform (cluster first), not as a row
 
     def get_object(self, request, object_id, from_field=None):
         if not is_store_id(object_id):
@@ -92,19 +155,19 @@ class StoreAdmin(admin.ModelAdmin):
 
     # The same permissions the API asks of operators (stores.permissions).
     def has_platform_delete_permission(self, request):
-        return is_operator(request.user, OPERATOR_PERMISSIONS["destroy"])
+        return may(request, "destroy")
 
     def has_retry_permission(self, request):
-        return is_operator(request.user, OPERATOR_PERMISSIONS["retry"])
+        return may(request, "retry")
 
     def has_upgrade_permission(self, request):
-        return is_operator(request.user, OPERATOR_PERMISSIONS["upgrade"])
+        return may(request, "upgrade")
 
     def has_rollback_permission(self, request):
-        return is_operator(request.user, OPERATOR_PERMISSIONS["rollback"])
+        return may(request, "rollback")
 
     def has_force_fail_permission(self, request):
-        return is_operator(request.user, OPERATOR_PERMISSIONS["force_fail"])
+        return may(request, "force_fail")
 
     def has_suspend_permission(self, request):
         return is_operator(request.user, OPERATOR_PERMISSIONS["suspend"])
@@ -114,8 +177,104 @@ class StoreAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
-        return format_html('<span class="badge badge-{}">{}</span>', obj.status, obj.status)
+        return status_badge_html(obj.status, obj.get_status_display())
 
+    @admin.display(description="reason", ordering="status_reason")
+    def reason(self, obj):
+        return c.REASON_TITLES.get(obj.status_reason, obj.status_reason)
+
+    # -- the store page: summary, timeline, buttons -------------------------
+    def get_urls(self):
+        return [
+            path("<str:object_id>/operate/", self.admin_site.admin_view(self.operate_view),
+                 name="stores_store_operate"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        store = self.get_object(request, object_id)
+        extra = {}
+        if store is not None:
+            events = list(store.events.order_by("-id")[:TIMELINE_LIMIT])[::-1]
+            extra = {
+                "store": store,
+                "events": events,
+                "events_total": store.events.count() if len(events) == TIMELINE_LIMIT else
+                len(events),
+                "may_operate": may_operate(request),
+                "buttons": self._buttons(request, store),
+            }
+        return super().change_view(request, object_id, form_url,
+                                   {**extra, **(extra_context or {})})
+
+    def _buttons(self, request, store: Store) -> list[dict]:
+        """The operations the store's state allows, as the services see it,
+        and the operator's permissions."""
+        buttons = []
+        if store.status in c.RETRYABLE_STATES:
+            operation = store.operation or c.OP_PROVISION
+            buttons.append({"action": "retry", "label": f"Retry the {operation}",
+                            "primary": True})
+        if store.status in c.UPGRADABLE_STATES and store.helm_revision is not None:
+            version = get_engine(store.engine).chart_version
+            if version != store.chart_version:
+                buttons.append({"action": "upgrade", "label": f"Upgrade to chart {version}"})
+            previous = services.previous_good_revision(store)
+            if previous is not None:
+                buttons.append({"action": "rollback", "revision": previous.number,
+                                "label": f"Roll back to revision {previous.number}"})
+        if store.status in c.BUSY_STATES:
+            buttons.append({"action": "force_fail", "label": "Force-fail"})
+        if store.status in c.DELETABLE_STATES:
+            buttons.append({"action": "delete", "label": "Delete store…", "danger": True})
+        return [b for b in buttons if may(request, BUTTON_OPERATIONS[b["action"]])]
+
+    def operate_view(self, request, object_id):
+        """POST an operation from the store page's buttons; a deletion asks first."""
+        if not is_store_id(object_id):
+            raise Http404
+        store = get_object_or_404(Store, pk=object_id)
+        change_url = reverse("admin:stores_store_change", args=[store.pk])
+        action = request.POST.get("action") or request.GET.get("action", "")
+        if action not in BUTTON_OPERATIONS:
+            self.message_user(request, f"Unknown operation {action!r}.", messages.ERROR)
+            return redirect(change_url)
+        if not may(request, BUTTON_OPERATIONS[action]):
+            permission = OPERATOR_PERMISSIONS[BUTTON_OPERATIONS[action]]
+            self.message_user(request, f"This needs the permission {permission}.",
+                              messages.ERROR)
+            return redirect(change_url)
+        if request.method == "GET" and action == "delete":
+            return TemplateResponse(request, "admin/stores/store/confirm_delete.html", {
+                **self.admin_site.each_context(request), "store": store, "opts": self.opts,
+                "title": f"Delete {store.name}?", "change_url": change_url,
+            })
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        actor = _actor(request)
+        operations = {
+            "retry": (lambda: services.retry_store(actor, store), "Retry requested."),
+            "upgrade": (lambda: services.upgrade_store(actor, store), "Upgrade requested."),
+            "rollback": (lambda: services.rollback_store(
+                actor, store, _revision(request.POST.get("revision", ""))),
+                "Rollback requested."),
+            "delete": (lambda: services.delete_store(actor, store), "Deletion requested."),
+            "force_fail": (lambda: services.force_fail(actor, store), "Marked failed."),
+        }
+        run, done = operations[action]
+        try:
+            result = run()
+        except services.StoreRequestError as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+        else:
+            if result is False:
+                self.message_user(request, "The store is no longer in a state that allows it.",
+                                  messages.WARNING)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+        return redirect(change_url)
+
+    # -- actions on selected stores ------------------------------------------
     def _each(self, request, queryset, fn, verb):
         done, refused = 0, []
         for store in queryset:
@@ -131,23 +290,19 @@ class StoreAdmin(admin.ModelAdmin):
         for line in refused:
             self.message_user(request, line, messages.WARNING)
 
-    @admin.action(description="Retry selected failed stores",
-                  permissions=["retry"])
+    @admin.action(description="Retry selected failed stores", permissions=["retry"])
     def retry_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.retry_store(_actor(request), s), "Retried")
 
-    @admin.action(description="Delete selected stores",
-                  permissions=["platform_delete"])
+    @admin.action(description="Delete selected stores", permissions=["platform_delete"])
     def delete_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.delete_store(_actor(request), s),
                    "Deleting")
 
-    @admin.action(description="Force-fail selected stuck stores",
-                  permissions=["force_fail"])
+    @admin.action(description="Force-fail selected stuck stores", permissions=["force_fail"])
     def force_fail_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.force_fail(_actor(request), s),
                    "Force-failed")
-
 
     @admin.action(description="Upgrade selected stores to the current chart",
                   permissions=["upgrade"])
@@ -178,46 +333,150 @@ class StoreAdmin(admin.ModelAdmin):
         self._each(request, queryset, lambda s: services.resume_store(_actor(request), s),
                    "Resuming")
 
-    @admin.action(description="Fleet-upgrade every store of the selected stores' engines",
+    @admin.action(description="Fleet-upgrade the engine of the selected stores…",
                   permissions=["upgrade"])
     def fleet_upgrade(self, request, queryset):
-        for engine in sorted(set(queryset.values_list("engine", flat=True))):
-            run = fleet.start(engine, _actor(request))
-            self.message_user(request, f"Fleet upgrade of {run.total} {engine} store(s) to "
-                              f"chart {run.target_version} started (run {run.pk}).")
-        # Beat advances running runs every reconcile period; start now.
-        with contextlib.suppress(Exception):  # broker down: beat gets to it
-            fleet.advance_running.delay()
+        """To the fleet upgrade's own page, which says what it will do first."""
+        engine = queryset.values_list("engine", flat=True).first() or ""
+        return HttpResponseRedirect(
+            f"{reverse('admin:stores_fleetupgrade_add')}?engine={engine}")
 
 
 @admin.register(FleetUpgrade)
-class FleetUpgradeAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "engine", "target_version", "status", "total", "done",
-                    "failed_count", "finished_at"]
+class FleetUpgradeAdmin(ReadOnlyAdmin):
+    """Fleet upgrades: started from their own page (what, how many, in what
+    batches, confirmed), followed live, stopped with a button. Beat advances
+    running runs (stores.fleet.advance_running)."""
+
+    list_display = ["created_at", "engine", "target_version", "status_badge", "progress",
+                    "failed_count", "created_by", "finished_at"]
     list_filter = ["engine", "status"]
     readonly_fields = [f.name for f in FleetUpgrade._meta.fields]
+    fieldsets = [("All fields", {"fields": readonly_fields, "classes": ["collapse"]})]
+    change_form_template = "admin/stores/fleetupgrade/change_form.html"
 
     def has_add_permission(self, request):
-        return False
+        return may(request, "upgrade")
 
-    @admin.display(description="done")
-    def done(self, obj):
-        return obj.done_count
+    def has_delete_permission(self, request, obj=None):
+        # A finished run's row may go; a running one is stopped instead.
+        running = obj is not None and obj.status == FleetUpgrade.RUNNING
+        return not running and super().has_delete_permission(request, obj)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge_html(*FLEET_BADGES[obj.status])
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        return f"{obj.done_count} of {obj.total}"
 
     @admin.display(description="failed")
     def failed_count(self, obj):
         return len(obj.failed)
 
+    def get_urls(self):
+        return [
+            path("<int:run_id>/stop/", self.admin_site.admin_view(self.stop_view),
+                 name="stores_fleetupgrade_stop"),
+            path("<int:run_id>/progress/", self.admin_site.admin_view(self.progress_view),
+                 name="stores_fleetupgrade_progress"),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Choose an engine and batches, see what will happen, confirm, start."""
+        if not self.has_add_permission(request):
+            self.message_user(request, "You may view fleet upgrades, not start them.",
+                              messages.ERROR)
+            return redirect("admin:stores_fleetupgrade_changelist")
+        data = request.POST if request.method == "POST" else request.GET
+        engines = [
+            {"name": e.name, "title": e.title, "version": e.chart_version,
+             "pending": fleet.pending(e.name, e.chart_version).count()}
+            for e in ENGINES.values()
+        ]
+        choice = {
+            "engine": data.get("engine") if data.get("engine") in ENGINES else "",
+            "batch_size": _positive(data.get("batch_size"), 5),
+            "canary": _positive(data.get("canary"), 1),
+        }
+        if request.method == "POST" and choice["engine"] and data.get("confirmed") == "yes":
+            run = fleet.start(choice["engine"], _actor(request),
+                              batch_size=choice["batch_size"], canary=choice["canary"])
+            # Beat advances running runs every reconcile period; start now.
+            with contextlib.suppress(Exception):  # broker down: beat gets to it
+                fleet.advance_running.delay()
+            self.message_user(request, f"Fleet upgrade of {run.total} {run.engine} store(s) "
+                              f"to chart {run.target_version} started.", messages.SUCCESS)
+            return redirect("admin:stores_fleetupgrade_change", run.pk)
+        chosen = next((e for e in engines if e["name"] == choice["engine"]), None)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts,
+            "title": "Start a fleet upgrade", "engines": engines, "choice": choice,
+            "review": chosen if request.method == "POST" else None,
+            "running": FleetUpgrade.objects.filter(status=FleetUpgrade.RUNNING).first(),
+        }
+        return TemplateResponse(request, "admin/stores/fleetupgrade/start.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra = {"run": run, "may_operate": may(request, "upgrade")} if run else {}
+        return super().change_view(request, object_id, form_url,
+                                   {**extra, **(extra_context or {})})
+
+    def progress_view(self, request, run_id):
+        run = get_object_or_404(FleetUpgrade, pk=run_id)
+        return TemplateResponse(request, "admin/stores/fleetupgrade/_progress.html", {
+            "run": run, "may_operate": may(request, "upgrade")})
+
+    def stop_view(self, request, run_id):
+        run = get_object_or_404(FleetUpgrade, pk=run_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not may(request, "upgrade"):
+            self.message_user(request, "You may view fleet upgrades, not stop them.",
+                              messages.ERROR)
+        elif fleet.stop(run, _actor(request)):
+            self.message_user(request, "Stopped: upgrades in flight finish, no new batch "
+                              "starts.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"The run is {run.status} already.", messages.WARNING)
+        return redirect("admin:stores_fleetupgrade_change", run.pk)
+
+
+# Which operator permission each store page button needs.
+BUTTON_OPERATIONS = {"retry": "retry", "upgrade": "upgrade", "rollback": "rollback",
+                     "force_fail": "force_fail", "delete": "destroy"}
+
+# How a fleet run's status looks, in the badge colours of store states.
+FLEET_BADGES = {
+    FleetUpgrade.RUNNING: (c.UPGRADING, "running"),
+    FleetUpgrade.DONE: (c.READY, "done"),
+    FleetUpgrade.STOPPED: (c.DELETED, "stopped"),
+}
+
+
+def _revision(value: str) -> int:
+    """A revision number from a button's form; a crafted one is refused, not a 500."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise services.StoreRequestError("Choose a revision to roll back to.", field="revision")
+    return int(value)
+
+
+def _positive(value, default: int) -> int:
+    try:
+        return max(1, min(100, int(value)))
+    except (TypeError, ValueError):
+        return default
+
 
 @admin.register(Orphan)
-class OrphanAdmin(admin.ModelAdmin):
+class OrphanAdmin(ReadOnlyAdmin):
     list_display = ["namespace", "store_id", "why", "first_seen", "last_seen", "removed_at"]
     list_filter = ["removed_at"]
     search_fields = ["namespace", "store_id"]
     readonly_fields = [f.name for f in Orphan._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Quota)
@@ -242,15 +501,12 @@ class QuotaAdmin(admin.ModelAdmin):
 
 
 @admin.register(CommandRecord)
-class CommandRecordAdmin(admin.ModelAdmin):
+class CommandRecordAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "store", "tool", "short_argv", "exit_code", "duration_ms"]
     list_filter = ["tool", "exit_code"]
     search_fields = ["store__id", "store__name"]
     list_select_related = ["store"]
     readonly_fields = [f.name for f in CommandRecord._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.display(description="command")
     def short_argv(self, obj):
@@ -258,22 +514,15 @@ class CommandRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_name", "action", "store_id", "ip", "via"]
     list_filter = ["action", "via"]
     search_fields = ["actor_name", "store_id", "ip"]
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
     actions = ["export_csv"]
 
-    def has_add_permission(self, request):
-        return False
-
-    # Append-only, for superusers too (the model refuses as well).
-    def has_change_permission(self, request, obj=None):
-        return False
-
     def has_delete_permission(self, request, obj=None):
-        return False
+        return False  # append-only, for superusers too (the model refuses as well)
 
     @admin.action(description="Export selected entries as CSV")
     def export_csv(self, request, queryset):
@@ -348,3 +597,7 @@ class DomainAdmin(admin.ModelAdmin):
     @admin.action(description="Remove selected domains")
     def remove_domains(self, request, queryset):
         self._each(request, queryset, domains.remove_domain, "Removing")
+
+
+# Accounts, invitations, webhooks and notification e-mails (issue 16).
+from stores import account_admin  # noqa: E402, F401

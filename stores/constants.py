@@ -24,6 +24,12 @@ CHANGING_URL = "changing_url"
 SUSPENDING = "suspending"
 SUSPENDED = "suspended"
 RESUMING = "resuming"
+# --- Warm pool (issue 13) ---
+# A provisioned store with no owner, a generic name and host, waiting to be
+# claimed by a create (stores/pool.py); invisible to users, not in any quota.
+POOLED = "pooled"
+# A pooled store becoming someone's: renamed, re-hosted, one helm upgrade.
+CLAIMING = "claiming"
 
 STATUS_CHOICES = [
     (REQUESTED, "Requested"),
@@ -39,36 +45,40 @@ STATUS_CHOICES = [
     (SUSPENDING, "Suspending"),
     (SUSPENDED, "Suspended"),
     (RESUMING, "Resuming"),
+    (POOLED, "Pooled"),
+    (CLAIMING, "Claiming"),
 ]
 
 # States in which a worker is (or should be) doing something for the store.
 BUSY_STATES = frozenset(
     {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL,
-     SUSPENDING, RESUMING}
+     SUSPENDING, RESUMING, CLAIMING}
 )
 # Stores that count against an owner's quota.
 LIVE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED,
-     CHANGING_URL, SUSPENDING, SUSPENDED, RESUMING}
+     CHANGING_URL, SUSPENDING, SUSPENDED, RESUMING, CLAIMING}
 )
 # Stores whose release is installed and serving (or meant to be).
 RUNNING_STATES = frozenset({READY, DEGRADED})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
-    PROVISIONING: frozenset({READY, FAILED, DELETING}),
+    PROVISIONING: frozenset({READY, POOLED, FAILED, DELETING}),
     READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL, SUSPENDING}),
     DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL,
                          SUSPENDING}),
-    # An upgrade of a suspended store leaves it suspended.
-    UPGRADING: frozenset({READY, FAILED, DELETING, SUSPENDED}),
-    ROLLING_BACK: frozenset({READY, FAILED, DELETING}),
+    # An upgrade of a suspended store leaves it suspended; of a pooled one, pooled.
+    UPGRADING: frozenset({READY, POOLED, SUSPENDED, FAILED, DELETING}),
+    ROLLING_BACK: frozenset({READY, POOLED, FAILED, DELETING}),
     CHANGING_URL: frozenset({READY, FAILED, DELETING}),
     SUSPENDING: frozenset({SUSPENDED, FAILED, DELETING}),
     SUSPENDED: frozenset({RESUMING, UPGRADING, DELETING}),
     RESUMING: frozenset({READY, FAILED, DELETING}),
+    POOLED: frozenset({CLAIMING, DELETING, UPGRADING, ROLLING_BACK}),
+    CLAIMING: frozenset({READY, FAILED, DELETING}),
     FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, SUSPENDING,
-                       RESUMING}),
+                       RESUMING, CLAIMING}),
     DELETING: frozenset({DELETED, FAILED}),
     DELETED: frozenset(),
 }
@@ -78,10 +88,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 RETRYABLE_STATES = frozenset({FAILED})
 DELETABLE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL,
-     SUSPENDING, SUSPENDED, RESUMING}
+     SUSPENDING, SUSPENDED, RESUMING, POOLED, CLAIMING}
 )
 # An upgrade or rollback needs a release to act on.
-UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED})
+UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED, POOLED})
+# What a fleet upgrade moves to the current chart: running stores, the pool,
+# and paused stores (which stay paused).
+FLEET_UPGRADE_STATES = frozenset({READY, DEGRADED, POOLED, SUSPENDED})
 # Suspend pauses a running store; resume brings a suspended one back.
 SUSPENDABLE_STATES = RUNNING_STATES
 RESUMABLE_STATES = frozenset({SUSPENDED})
@@ -94,16 +107,17 @@ OP_ROLLBACK = "rollback"
 OP_CHANGE_URL = "change_url"
 OP_SUSPEND = "suspend"
 OP_RESUME = "resume"
+OP_CLAIM = "claim"  # a pooled store becomes a user's (provisioning/claim.py)
 OPERATION_CHOICES = [
     (OP_PROVISION, "Provision"), (OP_DELETE, "Delete"), (OP_UPGRADE, "Upgrade"),
     (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"),
-    (OP_SUSPEND, "Suspend"), (OP_RESUME, "Resume"),
+    (OP_SUSPEND, "Suspend"), (OP_RESUME, "Resume"), (OP_CLAIM, "Claim"),
 ]
 # The busy state each operation runs in.
 OPERATION_STATES = {
     OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
     OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL,
-    OP_SUSPEND: SUSPENDING, OP_RESUME: RESUMING,
+    OP_SUSPEND: SUSPENDING, OP_RESUME: RESUMING, OP_CLAIM: CLAIMING,
 }
 # The state a requested operation waits in for a worker: its busy state,
 # except a new store, which is "requested" until a worker picks it up.
@@ -125,6 +139,11 @@ REASON_NOT_CONFIGURED = "cluster_not_configured"
 REASON_INTERNAL = "internal_error"
 REASON_RELEASE_NOT_DEPLOYED = "release_not_deployed"
 REASON_PODS_NOT_READY = "pods_not_ready"
+# The Kubernetes API answered, and said no (a 4xx that is not a quota or
+# throttling answer): retrying would get the same answer.
+REASON_CLUSTER_UNAUTHORIZED = "cluster_unauthorized"  # 401
+REASON_CLUSTER_FORBIDDEN = "cluster_forbidden"  # 403
+REASON_CLUSTER_REJECTED = "cluster_rejected"  # any other 4xx
 REASON_CREDENTIALS_UNREADABLE = "credentials_unreadable"
 REASON_CERTIFICATE_NOT_ISSUED = "certificate_not_issued"
 REASON_CERTIFICATE_INVALID = "certificate_invalid"
@@ -142,12 +161,68 @@ REASON_TITLES = {
     REASON_WORKER_LOST: "The worker running this store stopped",
     REASON_FORCE_FAILED: "Stopped by an operator",
     REASON_NOT_CONFIGURED: "No Kubernetes cluster is configured",
-    REASON_INTERNAL: "Internal error",
+    REASON_INTERNAL: "Something went wrong inside the platform",
     REASON_RELEASE_NOT_DEPLOYED: "The store's helm release is not deployed",
     REASON_PODS_NOT_READY: "Some of the store's pods are not ready",
+    REASON_CLUSTER_UNAUTHORIZED: "The cluster did not accept the platform's credentials",
+    REASON_CLUSTER_FORBIDDEN: "The cluster does not allow the platform to do this",
+    # The page adds the HTTP status when it is known: "... (HTTP 400)".
+    REASON_CLUSTER_REJECTED: "The Kubernetes API refused the request",
     REASON_CREDENTIALS_UNREADABLE: "The store's credentials cannot be decrypted",
     REASON_CERTIFICATE_NOT_ISSUED: "The store's TLS certificate was not issued",
     REASON_CERTIFICATE_INVALID: "The store's TLS certificate is not valid",
+}
+
+# What to do next, by reason: shown under a failure's title and sentence.
+REASON_ADVICE = {
+    REASON_CLUSTER_UNREACHABLE: "Retry once the cluster is back. If it keeps failing, the "
+    "platform's operator should check that the cluster is running and that the platform's "
+    "kubeconfig points at it.",
+    REASON_CLUSTER_THROTTLED: "The cluster is busy. Retry in a minute.",
+    REASON_TIMED_OUT: "The pods and warnings below usually say why (an image that cannot be "
+    "pulled, a volume that cannot be bound, not enough CPU or memory). Retry; if it fails the "
+    "same way, ask the platform's operator.",
+    REASON_QUOTA_EXCEEDED: "The store needs more CPU, memory or storage than its quota "
+    "allows. Ask the platform's operator to raise it, then retry.",
+    REASON_CHART_ERROR: "This is a fault in the platform's chart or settings, not in your "
+    "store, so a retry fails the same way. Tell the platform's operator; the details are what "
+    "they need.",
+    REASON_RELEASE_LOCKED: "Another operation was still holding the store. Retry in a minute.",
+    REASON_STOREFRONT_DOWN: "The store was installed, but its address did not answer. Check "
+    "that the address leads to the cluster's ingress, then retry.",
+    REASON_NAMESPACE_STUCK: "Something in the cluster is holding on to the store's namespace. "
+    "The platform tries the deletion again by itself every few minutes; its operator can see "
+    "what holds it in the admin.",
+    REASON_HELM_FAILED: "Retry. If it fails the same way, tell the platform's operator; the "
+    "details are what they need.",
+    REASON_WORKER_LOST: "The platform resumes the operation by itself. If the store stays "
+    "failed, retry.",
+    REASON_FORCE_FAILED: "An operator stopped this operation. Retry when you are ready, or "
+    "delete the store.",
+    REASON_NOT_CONFIGURED: "The platform has no Kubernetes cluster to create stores in. Its "
+    "operator must set KUBECONFIG (or create ~/.kube/config); then retry.",
+    REASON_INTERNAL: "Retry. If it happens again, tell the platform's operator: the worker's "
+    "log has the whole error (search it for the store's id).",
+    REASON_RELEASE_NOT_DEPLOYED: "The platform checks again every minute and clears this by "
+    "itself once the store is healthy. If it stays, roll back to the previous version.",
+    REASON_PODS_NOT_READY: "The platform checks again every minute and clears this by itself "
+    "once the pods are ready. If it stays, roll back to the previous version.",
+    REASON_CLUSTER_UNAUTHORIZED: "The platform's credentials for the cluster are wrong or "
+    "have expired. Its operator must renew them (the kubeconfig, or the service account's "
+    "token), then retry.",
+    REASON_CLUSTER_FORBIDDEN: "The platform's account in the cluster lacks a permission. Its "
+    "operator must grant it (charts/platform sets up the roles the platform needs), then retry.",
+    REASON_CLUSTER_REJECTED: "The cluster refused what the platform asked, so a retry will "
+    "probably be refused too. Tell the platform's operator; the details show the cluster's "
+    "answer.",
+    REASON_CREDENTIALS_UNREADABLE: "The platform's operator must put back the key these "
+    "credentials were encrypted with (README, \"Rotating the credentials key\"), then retry. "
+    "New passwords would lock the shop out of its own database.",
+    REASON_CERTIFICATE_NOT_ISSUED: "Check that the store's host names lead to the cluster "
+    "(their DNS records), then retry. The details show what cert-manager said.",
+    REASON_CERTIFICATE_INVALID: "The platform checks again every few minutes and clears this "
+    "once a valid certificate is served. If it stays, the platform's operator should look at "
+    "cert-manager's Certificate for the store.",
 }
 
 # Event kinds in a store's timeline.

@@ -91,7 +91,8 @@ def dns_records(domain: Domain) -> list[dict]:
 def _event(domain: Domain, old: str, new: str, note: str, actor: str,
            kind: str = c.EVENT_INFO, reason: str = "") -> None:
     record_event(domain.store_id, kind, f"Domain {domain.hostname}: {old} -> {new}. {note}",
-                 reason=reason, actor=actor)
+                 reason=reason, actor=actor,
+                 details={"domain": domain.hostname, "domain_status": new})
 
 
 def _check_store(store: Store) -> None:
@@ -226,10 +227,12 @@ def _record_check(domain: Domain, verdict: dns.Verdict, actor: str) -> None:
         if not verdict.ok and not domain.last_error:
             record_event(domain.store_id, c.EVENT_WARNING,
                          f"Domain {domain.hostname} no longer points at this store: "
-                         f"{verdict.message} It stays until you remove it.", actor=actor)
+                         f"{verdict.message} It stays until you remove it.", actor=actor,
+                         details={"domain": domain.hostname, "dns": "lost"})
         elif verdict.ok and domain.last_error:
             record_event(domain.store_id, c.EVENT_INFO,
-                         f"Domain {domain.hostname} points at this store again.", actor=actor)
+                         f"Domain {domain.hostname} points at this store again.", actor=actor,
+                         details={"domain": domain.hostname, "dns": "restored"})
     Domain.objects.filter(pk=domain.pk).update(**fields)
 
 

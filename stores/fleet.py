@@ -33,16 +33,15 @@ from stores.models import FleetUpgrade, Store
 
 log = logging.getLogger(__name__)
 
-# Stores a fleet upgrade moves, and where an upgraded one ends up.
-FLEET_STATES = c.RUNNING_STATES | {c.SUSPENDED}
-UPGRADED_STATES = frozenset({c.READY, c.SUSPENDED})
+# Where an upgraded store ends up (c.FLEET_UPGRADE_STATES: which it moves).
+UPGRADED_STATES = frozenset({c.READY, c.SUSPENDED, c.POOLED})
 
 
 def pending(engine: str, target: str):
-    """Running and suspended stores of the engine not yet on the target
-    chart version."""
+    """Running stores of the engine (its warm pool and its suspended stores
+    too) not yet on the target chart version."""
     return (
-        Store.objects.filter(engine=engine, status__in=list(FLEET_STATES))
+        Store.objects.filter(engine=engine, status__in=list(c.FLEET_UPGRADE_STATES))
         .exclude(chart_version=target)
         .order_by("created_at", "id")
     )
@@ -96,6 +95,8 @@ def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
                 return run  # still in flight
             for store_id in run.current:
                 store = Store.objects.get(pk=store_id)
+                # An upgraded store goes back to where it was: ready,
+                # suspended (still paused) or pooled.
                 if (store.status in UPGRADED_STATES
                         and store.chart_version == run.target_version):
                     run.upgraded.append(store_id)
@@ -119,7 +120,8 @@ def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
         batch, run.remaining = run.remaining[:size], run.remaining[size:]
         for store_id in batch:
             store = Store.objects.get(pk=store_id)
-            if store.status not in FLEET_STATES or store.chart_version == run.target_version:
+            if (store.status not in c.FLEET_UPGRADE_STATES
+                    or store.chart_version == run.target_version):
                 run.skipped.append(store_id)  # deleted, failed or already done meanwhile
                 continue
             try:

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 
 from stores import constants as c
-from stores.models import Store
+from stores.models import Store, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,24 @@ def queue_depths() -> dict[str, int]:
         return {}
 
 
+class WebhookCollector:
+    """Webhook deliveries by status, from the database (every web replica
+    agrees; the per-attempt counters come from the workers)."""
+
+    def collect(self):
+        by_status = GaugeMetricFamily(
+            "storeplatform_webhook_deliveries", "Webhook deliveries by status.",
+            labels=["status"],
+        )
+        counts = dict(WebhookDelivery.objects.values_list("status").annotate(n=Count("id")))
+        for status, _ in WebhookDelivery._meta.get_field("status").choices:
+            by_status.add_metric([status], counts.get(status, 0))
+        yield by_status
+
+
 STORE_REGISTRY = CollectorRegistry()
 STORE_REGISTRY.register(StoreCollector())
+STORE_REGISTRY.register(WebhookCollector())
 
 
 def _process_registry() -> CollectorRegistry:

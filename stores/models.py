@@ -17,6 +17,7 @@ from django.utils import timezone
 from knox.models import AbstractAuthToken
 
 from stores import constants as c
+from stores import notification_types
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ def new_store_id() -> str:
 
 class Store(models.Model):
     id = models.CharField(primary_key=True, max_length=12, default=new_store_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="stores")
+    # NULL while the store waits in the warm pool (status pooled, issue 13).
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="stores",
+                              null=True, blank=True)
     name = models.CharField(max_length=c.NAME_MAX_LENGTH)
     slug = models.SlugField(max_length=63)
     host = models.CharField(max_length=253)
@@ -129,7 +132,23 @@ class Store(models.Model):
 
     @property
     def status_title(self) -> str:
-        return c.REASON_TITLES.get(self.status_reason, "")
+        """The reason in a few words, with the HTTP status a cluster answered
+        when that is what it turned on."""
+        title = c.REASON_TITLES.get(self.status_reason, "")
+        http_status = (self.diagnostics or {}).get("http_status")
+        return f"{title} (HTTP {http_status})" if title and http_status else title
+
+    @property
+    def status_advice(self) -> str:
+        """What to do next about the reason."""
+        return c.REASON_ADVICE.get(self.status_reason, "")
+
+    @property
+    def raw_output(self) -> str:
+        """What the failing tool said, word for word: helm's error output or
+        the Kubernetes API's answer (shown once, folded away)."""
+        diagnostics = self.diagnostics or {}
+        return diagnostics.get("helm_stderr") or diagnostics.get("raw") or ""
 
     @property
     def is_busy(self) -> bool:
@@ -368,6 +387,26 @@ class Orphan(models.Model):
         return self.namespace
 
 
+class PoolPolicy(models.Model):
+    """How many pooled stores of an engine the warm pool keeps (issue 13).
+
+    A row overrides the STORE_POOL_SIZE_<ENGINE> setting; stores/pool.py
+    keeps the pool at this size."""
+
+    engine = models.CharField(max_length=20, unique=True,
+                              choices=[(name, name) for name in c.ENGINE_ADMIN_PATHS])
+    size = models.PositiveIntegerField(
+        default=0, help_text="Pooled stores to keep ready for this engine (0: no pool).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "warm pool policy"
+        verbose_name_plural = "warm pool policies"
+
+    def __str__(self) -> str:
+        return f"{self.engine}: {self.size}"
+
+
 class FleetUpgrade(models.Model):
     """One fleet upgrade run (see stores.fleet)."""
 
@@ -473,3 +512,206 @@ class ApiToken(AbstractAuthToken):
     @property
     def is_expired(self) -> bool:
         return self.expiry is not None and self.expiry <= timezone.now()
+
+# --- Accounts and notifications ---------------------------------------------
+# Sign-up, e-mail verification and the owner's notification settings; the
+# outbox cursor; webhook endpoints and their delivery log (stores.webhooks).
+
+
+class Account(models.Model):
+    """What the platform keeps about a person besides Django's user row.
+
+    Users created by an operator have no row and count as verified; a
+    person who signed up in ``open`` mode verifies their address before
+    their first store.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, primary_key=True,
+                                related_name="account")
+    verification_required = models.BooleanField(default=False)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # A new address the owner asked for; it replaces the old one once its
+    # link is opened.
+    pending_email = models.EmailField(blank=True)
+    # Notification types (stores.notification_types) sent by e-mail.
+    email_events = models.JSONField(default=notification_types.email_defaults, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"account of {self.user_id}"
+
+    @property
+    def is_verified(self) -> bool:
+        return not self.verification_required or self.email_verified_at is not None
+
+
+class Invitation(models.Model):
+    """An operator's invitation to sign up (STORE_SIGNUP=invite). The link
+    carries a signed, expiring reference to this row; it works once."""
+
+    email = models.EmailField()
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True,
+                                    blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class NotificationCursor(models.Model):
+    """How far the outbox has read the store events (by id)."""
+
+    name = models.CharField(primary_key=True, max_length=40)
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at event {self.last_event_id}"
+
+
+class OutgoingEmail(models.Model):
+    """A notification e-mail, sent by a task and retried a few times."""
+
+    PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    to = models.EmailField()
+    event_type = models.CharField(max_length=40)
+    # "evt_..." of the store event, or a name of its own ("endpoint-disabled-7-...").
+    event_id = models.CharField(max_length=80)
+    store_id = models.CharField(max_length=12, blank=True)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(max_length=10, default=PENDING,
+                              choices=[(s, s) for s in (PENDING, SENT, FAILED)])
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="email_due")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event_id"], name="email_user_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.subject}"
+
+
+class WebhookEndpoint(models.Model):
+    """An owner's URL that receives signed notifications (Standard Webhooks)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE,
+                              related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    event_types = models.JSONField(default=list)
+    # "whsec_..." secrets, encrypted like store credentials. During a rotation
+    # the previous one also signs until previous_secret_until.
+    secret_encrypted = models.TextField()
+    previous_secret_encrypted = models.TextField(blank=True)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    # One worker delivers to an endpoint at a time, in event order.
+    delivering_until = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def secret(self) -> str:
+        return credentials_fernet().decrypt(self.secret_encrypted.encode()).decode()
+
+    @property
+    def signing_secrets(self) -> list[str]:
+        """The current secret, and the previous one while it is still honoured."""
+        secrets_ = [self.secret]
+        if self.previous_secret_encrypted and self.previous_secret_until and (
+                self.previous_secret_until > timezone.now()):
+            previous = self.previous_secret_encrypted.encode()
+            secrets_.append(credentials_fernet().decrypt(previous).decode())
+        return secrets_
+
+    @staticmethod
+    def encrypt(secret: str) -> str:
+        return credentials_fernet().encrypt(secret.encode()).decode()
+
+
+class WebhookDelivery(models.Model):
+    """One message to one endpoint; its attempts are the delivery log."""
+
+    PENDING, SUCCEEDED, FAILED, CANCELLED = "pending", "succeeded", "failed", "cancelled"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, models.CASCADE, related_name="deliveries")
+    # The webhook-id header: the same on every attempt and redelivery.
+    event_id = models.CharField(max_length=80)
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, default=PENDING, choices=[
+        (s, s) for s in (PENDING, SUCCEEDED, FAILED, CANCELLED)])
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    redelivery_of = models.ForeignKey("self", models.SET_NULL, null=True, blank=True,
+                                      related_name="redeliveries")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["endpoint", "status", "next_attempt_at"],
+                         name="delivery_endpoint_due"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"],
+                                    condition=models.Q(redelivery_of__isnull=True),
+                                    name="delivery_endpoint_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} -> {self.endpoint_id}"
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP request of a delivery: what the endpoint answered, how fast."""
+
+    delivery = models.ForeignKey(WebhookDelivery, models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -15,7 +15,14 @@ from django_ratelimit.core import get_usage
 
 log = logging.getLogger(__name__)
 
-RATES = {"create": lambda: settings.STORE_CREATE_RATE, "delete": lambda: settings.STORE_DELETE_RATE}
+RATES = {
+    "create": lambda: settings.STORE_CREATE_RATE,
+    "delete": lambda: settings.STORE_DELETE_RATE,
+    # Anonymous pages (stores.account_pages): counted per IP, and the reset
+    # also per address asked for, so nobody can flood one inbox.
+    "sign-up": lambda: settings.SIGNUP_RATE,
+    "password reset": lambda: settings.PASSWORD_RESET_RATE,
+}
 
 
 class RateLimited(Exception):
@@ -27,12 +34,13 @@ class RateLimited(Exception):
         super().__init__(self.message)
 
 
-def check(request, action: str) -> None:
-    """Count this request; raise RateLimited when over the limit."""
+def check(request, action: str, keys: tuple[str, ...] = ("user", "ip")) -> None:
+    """Count this request; raise RateLimited when over the limit. ``keys``
+    are django-ratelimit keys ("user", "ip", "post:email"...)."""
     if not settings.RATELIMIT_ENABLE:
         return
     rate = RATES[action]()
-    for key in ("user", "ip"):
+    for key in keys:
         try:
             usage = get_usage(
                 request, group=f"stores:{action}:{key}", key=key, rate=rate, increment=True

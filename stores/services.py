@@ -8,6 +8,7 @@ down loses nothing, the reconciler publishes it later.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,8 +20,10 @@ from provisioning import tasks
 from provisioning.engines import ENGINES, EngineUnavailable, get_engine
 from stores import constants as c
 from stores import transitions
-from stores.models import AuditEntry, Quota, Revision, Store, StoreEvent
+from stores.models import Account, AuditEntry, Quota, Revision, Store, StoreEvent
 from stores.naming import InvalidName, host_for, unique_slug, validate_name
+
+log = logging.getLogger(__name__)
 
 
 class StoreRequestError(Exception):
@@ -78,6 +81,8 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
     except EngineUnavailable as exc:
         raise StoreRequestError(str(exc), field="engine") from exc
 
+    _check_verified(actor.user)
+
     user_model = get_user_model()
     with transaction.atomic():
         # Lock the owner's row: concurrent creates by one user queue here, so
@@ -91,9 +96,10 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
                 "Delete one before creating another.",
                 status=409,
             )
-        slug = unique_slug(
-            name, lambda s: Store.objects.filter(slug=s).exclude(status=c.DELETED).exists()
-        )
+        slug = unique_slug(name, _slug_taken)
+        claimed = _claim_pooled(actor, engine, name=name, slug=slug)
+        if claimed is not None:
+            return claimed
         now = timezone.now()
         try:
             with transaction.atomic():
@@ -114,6 +120,80 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
         audit(actor, "create", store.id, name=name, engine=engine)
         _on_commit_dispatch(store.id, c.OP_PROVISION)
     return store
+
+
+def _claim_pooled(actor: Actor, engine: str, *, name: str, slug: str) -> Store | None:
+    """Take a pooled store of the engine for the new store, if one is ready
+    on the current chart: it becomes the actor's under their name, slug and
+    host, and a ``claim`` operation personalizes it (provisioning/claim.py).
+    None when the pool has none: the caller builds the store cold.
+
+    Runs inside create_store's transaction. ``SKIP LOCKED``: concurrent
+    creates each lock a different pooled store (or none), never wait for
+    one another, and never get the same one."""
+    pooled = (
+        Store.objects.select_for_update(skip_locked=True)
+        .filter(owner__isnull=True, engine=engine, status=c.POOLED,
+                chart_version=get_engine(engine).chart_version)
+        .order_by("created_at", "id").first()
+    )
+    if pooled is None:
+        return None
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            # The store is someone's from now on, named as a cold one would be.
+            Store.objects.filter(pk=pooled.pk).update(
+                owner=actor.user, name=name, slug=slug, host=host_for(slug), created_at=now,
+                ready_at=None)
+    except IntegrityError as exc:
+        raise StoreRequestError(
+            "That name was just taken; please try again.", field="name", status=409
+        ) from exc
+    if not transitions.request_operation(
+        pooled.pk, c.OP_CLAIM, expect={c.POOLED}, actor=actor.label,
+        message=f"Came from the warm pool: a {ENGINES[engine].title} store built in advance "
+                "takes its name and address.",
+        deadline=tasks.deadline_for(c.OP_CLAIM),
+    ):  # pragma: no cover - the row is locked and was pooled: nothing can move it
+        raise StoreRequestError("The store could not be created; please try again.", status=409)
+    audit(actor, "create", pooled.pk, name=name, engine=engine, pooled=True)
+    _on_commit_dispatch(pooled.pk, c.OP_CLAIM)
+    transaction.on_commit(_refill_pool)
+    return Store.objects.get(pk=pooled.pk)
+
+
+def _refill_pool() -> None:
+    """Top the warm pool up now rather than at beat's next run. Never
+    raises: a broker that is down only leaves it to beat."""
+    from stores import pool  # stores.pool builds on this module
+
+    try:
+        pool.maintain.apply_async(queue=settings.STORE_POOL_QUEUE, retry=False)
+    except Exception as exc:  # kombu raises a variety of connection errors
+        log.warning("could not publish the warm pool's refill, beat will: %s", exc)
+
+
+def _slug_taken(slug: str) -> bool:
+    return Store.objects.filter(slug=slug).exclude(status=c.DELETED).exists()
+
+
+def address_for(name: object) -> str:
+    """The storefront address a store of this name would get now: its
+    name's slug, numbered (-2, -3...) when taken. A preview only: another
+    store created meanwhile may take it first."""
+    slug = unique_slug(_clean_name(name), _slug_taken)
+    return f"{settings.STORE_SCHEME}://{host_for(slug)}/"
+
+
+def _check_verified(user) -> None:
+    """Someone who signed up in open mode verifies their address before
+    their first store (accounts created by an operator have nothing to verify)."""
+    if user is not None and Account.objects.filter(
+            user=user, verification_required=True, email_verified_at__isnull=True).exists():
+        raise StoreRequestError(
+            f"Verify your e-mail address first: open the link we sent to {user.email}, "
+            "or send a new one from your account page.", status=403)
 
 
 def _clean_name(name: object) -> str:
@@ -166,23 +246,30 @@ def delete_store(actor: Actor, store: Store) -> Store:
 UPGRADE_FROM = c.UPGRADABLE_STATES | {c.SUSPENDED}
 
 
-def upgrade_store(actor: Actor, store: Store) -> Store:
-    """Upgrade to the platform's current chart, same values and credentials.
-    A suspended store is upgraded and stays suspended (its values switch)."""
+def check_upgradable(store: Store) -> str:
+    """The chart version an upgrade of the store would move to, or the
+    reason it cannot be upgraded now (StoreRequestError). A suspended store
+    is upgraded and stays suspended (its values switch)."""
     if store.status not in UPGRADE_FROM:
         raise StoreRequestError(
             f"Only ready, degraded, suspended or failed stores can be upgraded; this one is "
             f"{store.status}.", status=409)
     if store.helm_revision is None:
         raise StoreRequestError("The store was never installed; retry it instead.", status=409)
-    version = get_engine(store.engine).chart_version
+    return get_engine(store.engine).chart_version
+
+
+def upgrade_store(actor: Actor, store: Store) -> Store:
+    """Upgrade to the platform's current chart, same values and credentials."""
+    version = check_upgradable(store)
     return _request(actor, store, c.OP_UPGRADE, "upgraded",
                     expect=UPGRADE_FROM,
                     message=f"Upgrade to chart {version} requested.")
 
 
-def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
-    """Roll back to an earlier helm revision of the store's release."""
+def check_rollback(store: Store, revision: int) -> Revision:
+    """The recorded revision a rollback would go back to, or the reason it
+    cannot (StoreRequestError)."""
     if store.status not in c.UPGRADABLE_STATES:
         raise StoreRequestError(
             f"Only ready, degraded or failed stores can be rolled back; this one is "
@@ -192,7 +279,7 @@ def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
         # start the shop's pods behind the platform's back.
         raise StoreRequestError("The store is suspended; resume it before rolling back.",
                                 status=409)
-    known = set(store.revisions.values_list("number", flat=True))
+    known = {rev.number: rev for rev in store.revisions.all()}
     if revision not in known:
         raise StoreRequestError(
             f"Revision {revision} does not exist; the store has revisions "
@@ -200,6 +287,12 @@ def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
     if revision == store.helm_revision and store.status != c.FAILED:
         raise StoreRequestError(f"Revision {revision} is the one running now.",
                                 field="revision", status=409)
+    return known[revision]
+
+
+def rollback_store(actor: Actor, store: Store, revision: int) -> Store:
+    """Roll back to an earlier helm revision of the store's release."""
+    check_rollback(store, revision)
     return _request(actor, store, c.OP_ROLLBACK, "rolled_back",
                     expect=c.UPGRADABLE_STATES, message=f"Rollback to revision {revision} "
                     "requested.", target_revision=revision)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("stores/changes/", views.dashboard_changes, name="dashboard-changes"),
     path("stores/new/", views.create, name="create"),
+    path("stores/address/", views.address, name="address"),
     path("stores/<str:store_id>/", views.detail, name="detail"),
     path("stores/<str:store_id>/changes/", views.detail_changes, name="detail-changes"),
     path("stores/<str:store_id>/credentials/", views.credentials, name="credentials"),

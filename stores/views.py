@@ -9,12 +9,12 @@ indexed query every two seconds and no HTML.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -33,6 +33,10 @@ from stores.permissions import is_store_id
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
+# The session key of a refused create form, shown once on the dashboard.
+REFUSED_CREATE = "refused-create"
+# How long after a store first became ready its page says "open it".
+JUST_READY = timedelta(hours=1)
 STORE_FIELDS = (
     "id", "name", "engine", "status", "status_reason", "status_message", "host", "current_step",
     "step_started_at", "created_at", "updated_at", "ready_at", "owner_id",
@@ -74,16 +78,23 @@ def _parse_event_id(value: str | None) -> int:
 
 
 def cluster_status() -> dict:
-    """Is a cluster reachable? Cached briefly: the dashboard asks on every load."""
+    """Is a cluster configured, and does it answer? Cached briefly: the
+    dashboard asks on every load. When not, ``title`` is the title of the
+    reason a new store would fail with, so the banner and the failure say
+    the same thing."""
     status = cache.get("cluster-status") if _cache_ok() else None
     if status is None:
         try:
             status = {"ok": True, "version": kube.ping()}
         except ProvisioningError as exc:
-            status = {"ok": False, "message": exc.message}
+            status = {"ok": False, "reason": exc.reason, "message": exc.message}
         except Exception as exc:  # a page must not fail because the cluster is odd
             log.warning("cluster check failed: %r", exc)
-            status = {"ok": False, "message": f"The cluster answered unexpectedly: {exc}"}
+            status = {"ok": False, "reason": c.REASON_CLUSTER_UNREACHABLE,
+                      "message": f"The cluster answered unexpectedly: {exc}"}
+        if not status["ok"]:
+            status["title"] = c.REASON_TITLES.get(
+                status["reason"], c.REASON_TITLES[c.REASON_CLUSTER_UNREACHABLE])
         if _cache_ok():
             cache.set("cluster-status", status, 15)
     return status
@@ -100,7 +111,10 @@ def _cache_ok() -> bool:
 @login_required
 @require_GET
 def dashboard(request):
-    return render(request, "stores/dashboard.html", _dashboard_context(request))
+    # A refused create comes back here (Post/Redirect/Get) with what was typed.
+    refused = request.session.pop(REFUSED_CREATE, None)
+    extra = {"form_error": refused["message"], "form": refused["form"]} if refused else {}
+    return render(request, "stores/dashboard.html", _dashboard_context(request, **extra))
 
 
 def _dashboard_context(request, **extra) -> dict:
@@ -127,6 +141,8 @@ def _dashboard_context(request, **extra) -> dict:
         "cursor": _cursor(timezone.now()),
         "cluster": cluster_status(),
         "max_stores": services.max_stores_for(request.user),
+        "name_min": c.NAME_MIN_LENGTH,
+        "name_max": c.NAME_MAX_LENGTH,
         **extra,
     }
 
@@ -158,33 +174,72 @@ def create(request):
             _actor(request), request.POST.get("name", ""), request.POST.get("engine", "")
         )
     except ratelimits.RateLimited as exc:
-        response = _refuse(request, exc.message, 429)
+        # Nothing was looked at: answer 429 with Retry-After right here.
+        context = _dashboard_context(request, form_error=exc.message, form=request.POST)
+        response = render(request, "stores/dashboard.html", context, status=429)
         response["Retry-After"] = str(exc.retry_after)
         return response
     except services.StoreRequestError as exc:
-        return _refuse(request, exc.message, exc.status, form=request.POST)
+        # Back to the dashboard, so that a reload does not send the form again.
+        request.session[REFUSED_CREATE] = {
+            "message": exc.message,
+            "form": {"name": request.POST.get("name", ""),
+                     "engine": request.POST.get("engine", "")},
+        }
+        return redirect("stores:dashboard")
     messages.success(request, f"{store.name} is on its way.")
     return redirect("stores:detail", store_id=store.id)
 
 
-def _refuse(request, message: str, status: int, form=None):
-    context = _dashboard_context(request, form_error=message, form=form or {})
-    return render(request, "stores/dashboard.html", context, status=status)
+@login_required
+@require_GET
+def address(request):
+    """The address a store of the typed name would get (the create form asks
+    as one types), or why the name will be refused."""
+    name = request.GET.get("name", "")
+    if not name.strip():
+        return HttpResponse("")
+    try:
+        return render(request, "stores/_address.html", {"url": services.address_for(name)})
+    except services.StoreRequestError as exc:
+        return render(request, "stores/_address.html", {"error": exc.message})
 
 
 def _events_after(store: Store, after: int) -> list:
     return list(store.events.filter(id__gt=after).order_by("id"))
 
 
-def _detail_context(store: Store, after: int = 0, events: list | None = None) -> dict:
-    """The store and its events after event id ``after`` (all of them: 0)."""
-    events = _events_after(store, after) if events is None else events
+def _versions_context(store: Store) -> dict:
+    """The Versions card: the revisions the platform recorded after the last
+    operation that changed the release (no helm, no cluster on a page view)."""
     return {
+        "revisions": list(store.revisions.all()) if store.status != c.DELETED else [],
+        "current_chart": get_engine(store.engine).chart_version,
+        "can_change": store.status in c.UPGRADABLE_STATES,
+    }
+
+
+def _detail_context(store: Store, after: int = 0, events: list | None = None) -> dict:
+    """The store and its events after event id ``after`` (all of them: 0).
+    The Versions card comes with the whole page, and with a live update that
+    carries a status change (operations record revisions before they end)."""
+    events = _events_after(store, after) if events is None else events
+    status_events = [e for e in events if e.kind == c.EVENT_STATUS]
+    context = {
         "store": store,
         "events": events,
         "last_event_id": events[-1].id if events else after,
         "has_credentials": StoreCredentials.objects.filter(store=store).exists(),
+        "just_ready": store.status == c.READY and store.ready_at is not None
+        and timezone.now() - store.ready_at < JUST_READY,
+        "status_changed": bool(status_events),
+        # Messages such as "... is on its way." go once the operation ends.
+        "operation_ended": bool(status_events) and status_events[-1].status_to
+        not in c.BUSY_STATES,
     }
+    if after == 0 or status_events:
+        context.update(_versions_context(store))
+    return context
 
 
 @login_required
@@ -227,15 +282,9 @@ def credentials(request, store_id: str):
 @login_required
 @require_GET
 def revisions(request, store_id: str):
-    """The release history as the platform recorded it after the last
-    operation that changed the release (no helm, no cluster on a page view)."""
+    """The Versions card on its own."""
     store = get_store_for_user(request.user, store_id)
-    rows = list(store.revisions.all()) if store.status != c.DELETED else []
-    return render(request, "stores/_revisions.html", {
-        "store": store, "revisions": rows,
-        "current_chart": get_engine(store.engine).chart_version,
-        "can_change": store.status in c.UPGRADABLE_STATES,
-    })
+    return render(request, "stores/_versions.html", {"store": store, **_versions_context(store)})
 
 
 def _store_action(request, store_id: str, action, done: str):
@@ -249,28 +298,54 @@ def _store_action(request, store_id: str, action, done: str):
     return redirect("stores:detail", store_id=store.id)
 
 
+def _next_revision(store: Store) -> int:
+    """The number helm gives the revision an upgrade or rollback makes."""
+    return (store.revisions.aggregate(last=Max("number"))["last"] or 0) + 1
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def upgrade(request, store_id: str):
-    return _store_action(request, store_id, services.upgrade_store, "Upgrade started.")
+    """GET: what an upgrade would do, to confirm; POST: start it."""
+    if request.method == "POST":
+        return _store_action(request, store_id, services.upgrade_store, "Upgrade started.")
+    store = get_store_for_user(request.user, store_id)
+    try:
+        version = services.check_upgradable(store)
+    except services.StoreRequestError as exc:
+        messages.error(request, exc.message)
+        return redirect("stores:detail", store_id=store.id)
+    return render(request, "stores/confirm_upgrade.html", {
+        "store": store, "target_version": version, "next_revision": _next_revision(store),
+    })
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def rollback(request, store_id: str):
-    revision = request.POST.get("revision", "")
+    """GET: what a rollback to ``?revision=`` would do, to confirm; POST: start it."""
+    revision = (request.POST if request.method == "POST" else request.GET).get("revision", "")
+    store = get_store_for_user(request.user, store_id)  # 404 first for someone else's store
     # isdigit() alone accepts "²" and "³", which int() refuses; a revision
     # is a few ASCII digits (helm keeps STORE_HELM_HISTORY_MAX of them).
     if not (revision.isascii() and revision.isdigit() and len(revision) <= 9):
-        get_store_for_user(request.user, store_id)  # 404 first for someone else's store
         messages.error(request, "Choose a revision to roll back to: one of the revision "
-                                "numbers listed under Revisions.")
+                                "numbers listed under Versions.")
         return redirect("stores:detail", store_id=store_id)
-    return _store_action(
-        request, store_id,
-        lambda actor, store: services.rollback_store(actor, store, int(revision)),
-        f"Rolling back to revision {int(revision)}.",
-    )
+    if request.method == "POST":
+        return _store_action(
+            request, store_id,
+            lambda actor, store: services.rollback_store(actor, store, int(revision)),
+            f"Rolling back to revision {int(revision)}.",
+        )
+    try:
+        target = services.check_rollback(store, int(revision))
+    except services.StoreRequestError as exc:
+        messages.error(request, exc.message)
+        return redirect("stores:detail", store_id=store.id)
+    return render(request, "stores/confirm_rollback.html", {
+        "store": store, "target": target, "next_revision": _next_revision(store),
+    })
 
 
 @login_required

@@ -222,3 +222,55 @@ def store_requests(docs: list[dict], kind: str = "requests") -> tuple[int, int]:
         pod_cpu, pod_memory = pod_requests(spec, kind)
         cpu, memory = cpu + pods * pod_cpu, memory + pods * pod_memory
     return cpu, memory
+
+
+# --- what a container sees ------------------------------------------------------
+# Kubernetes expands $(VAR) references in env values (and command/args) before
+# the container starts. The rules below are the kubelet's, transcribed from
+# k8s.io/kubernetes third_party/forked/golang/expansion/expand.go: `$$` is an
+# escaped `$`; `$(NAME)` becomes NAME's value when NAME is defined earlier in
+# the list (or elsewhere in the mapping), and stays as written otherwise; any
+# other `$` is kept.
+
+
+def kubelet_expand(value: str, defined: dict[str, str]) -> str:
+    out: list[str] = []
+    checkpoint = cursor = 0
+    while cursor < len(value):
+        if value[cursor] == "$" and cursor + 1 < len(value):
+            out.append(value[checkpoint:cursor])
+            rest = value[cursor + 1 :]
+            if rest[0] == "$":
+                out.append("$")
+                advance = 1
+            elif rest[0] == "(":
+                closing = rest.find(")", 1)
+                if closing == -1:
+                    out.append("$(")
+                    advance = 1
+                else:
+                    name = rest[1:closing]
+                    out.append(defined.get(name, f"$({name})"))
+                    advance = closing + 1
+            else:
+                out.append("$" + rest[0])
+                advance = 1
+            cursor += advance
+            checkpoint = cursor + 1
+        cursor += 1
+    out.append(value[checkpoint:])
+    return "".join(out)
+
+
+def container_env(container: dict, secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The environment a container starts with: ``secretKeyRef`` values read
+    from ``secrets`` (Secret name -> key -> value), literal values expanded by
+    :func:`kubelet_expand` against the variables defined before them."""
+    env: dict[str, str] = {}
+    for item in container.get("env", []):
+        if "valueFrom" in item:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+        else:
+            env[item["name"]] = kubelet_expand(item.get("value", ""), env)
+    return env

@@ -48,7 +48,7 @@ def test_an_address_change_survives_a_throttled_api(api, eager, store, cluster):
     store.refresh_from_db()
     assert store.status == c.READY, store.status_message
     assert store.events.filter(reason=c.REASON_CLUSTER_THROTTLED,
-                               message__contains="Retrying").exists()
+                               message__contains="Trying again").exists()
     assert Domain.objects.get().status == c.DOMAIN_ACTIVE
     assert served_hosts(cluster, store) == {store.host, HOST}
 

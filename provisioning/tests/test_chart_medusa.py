@@ -13,13 +13,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provisioning.tests import chartkit
 from provisioning.tests.chartkit import (
     DEPLOY_VALUES,
     K8S_VERSIONS,
     ROOT,
+    container_env,
     containers,
+    kubelet_expand,
     of_kind,
     parse_cpu,
     parse_memory,
@@ -89,8 +92,6 @@ def test_every_rendered_object_is_valid_kubernetes(profile, version):
 def test_the_chart_is_versioned_0_1_0_and_profiles_do_not_set_store_values():
     chart = (ROOT / "charts" / CHART / "Chart.yaml").read_text()
     assert "\nversion: 0.1.0\n" in chart
-    import yaml
-
     for path in PROFILES.values():
         values = yaml.safe_load(path.read_text())
         assert "store" not in values and "existingSecret" not in values, path
@@ -388,6 +389,306 @@ def test_the_setup_script_is_shellcheck_clean():
     scripts = [
         ROOT / "images" / "medusa" / "bin" / "setup.sh",
         ROOT / "scripts" / "setup-medusa-app.sh",
+        ROOT / "scripts" / "base-image-node.sh",
     ]
     proc = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- what the containers see ----------------------------------------------------
+
+# What the platform's Secret holds, for resolving secretKeyRefs.
+SECRETS = {
+    "store-credentials": {
+        "admin-email": "owner@acme-shop.test",
+        "admin-password": "admin-pass",
+        "db-password": "db-pass-never-in-a-name",
+        "db-root-password": "root-pass",
+        "jwt-secret": "jwt",
+        "cookie-secret": "cookie",
+    },
+    "smtp-relay": {"password": "relay-pass"},
+}
+
+HOSTILE_NAMES = [
+    "$(DB_PASSWORD)",
+    "Shop $(DB_PASSWORD) $(JWT_SECRET)",
+    # Defined before STORE_NAME, so the kubelet would expand them.
+    "$(NODE_ENV) on $(PORT)",
+    "$(MEDUSA_WORKER_MODE)",
+    "`id`",
+    "$(id)",
+    "'; rm -rf / #",
+    "$$(DB_PASSWORD)",
+    "100% off, $5 & $(",
+    'Bob\'s "Best" Shop',
+    "two\nlines",
+    "Café ☕ 🛍️ Shop",
+    "متجر الأمل للأزياء",
+    "\u202eevil\u202c shop",
+]
+
+
+def medusa_containers(docs: list[dict]) -> dict[str, dict]:
+    """The Medusa image's containers by name: setup, medusa (and worker)."""
+    found = {}
+    for doc in of_kind(docs, "Deployment"):
+        if doc["metadata"]["name"].endswith(("-medusa", "-medusa-worker")):
+            spec = doc["spec"]["template"]["spec"]
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                found[container["name"]] = container
+    return found
+
+
+def render_with(tmp_path: Path, values: dict, profile: str = "local") -> list[dict]:
+    extra = tmp_path / "extra-values.yaml"
+    extra.write_text(yaml.safe_dump(values, allow_unicode=True))
+    return render(CHART, [PROFILES[profile], STORE_VALUES, extra])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # Cases from Kubernetes' own expansion tests (expand_test.go).
+        ("$(VAR_A)", "A"),
+        ("___$(VAR_B)___", "___B___"),
+        ("$(VAR_A)-$(VAR_A)", "A-A"),
+        ("$$(VAR_B)_$(VAR_A)", "$(VAR_B)_A"),
+        ("$$$$$$(BIG_MONEY)", "$$$(BIG_MONEY)"),
+        ("$(UNKNOWN)", "$(UNKNOWN)"),
+        ("$(VAR_A", "$(VAR_A"),
+        ("$VAR_A", "$VAR_A"),
+        ("$()", "$()"),
+        ("trailing $", "trailing $"),
+        ("$$", "$"),
+    ],
+)
+def test_the_expansion_used_below_follows_the_kubelet(value, expected):
+    assert kubelet_expand(value, {"VAR_A": "A", "VAR_B": "B"}) == expected
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_hostile_store_name_reaches_medusa_exactly_as_typed(tmp_path, name):
+    docs = render_with(tmp_path, {"store": {"name": name}})
+    found = medusa_containers(docs)
+    assert set(found) == {"setup", "medusa"}
+    for container_name, container in found.items():
+        env = container_env(container, SECRETS)
+        assert env["STORE_NAME"] == name, container_name
+        assert SECRETS["store-credentials"]["db-password"] not in env["STORE_NAME"]
+        # Nothing else moved: the database URL still gets its password.
+        assert env["DATABASE_URL"] == (
+            "postgres://medusa:db-pass-never-in-a-name@store-test-postgresql:5432/medusa"
+        )
+
+
+# --- read-only root, uploads ----------------------------------------------------
+
+
+def test_medusa_runs_on_a_read_only_root_with_only_tmp_and_uploads_writable(rendered):
+    server = workload(rendered, "Deployment", "-medusa")
+    spec = server["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert volumes["tmp"]["emptyDir"]["sizeLimit"] == "64Mi"
+    assert volumes["uploads"]["persistentVolumeClaim"]["claimName"] == "store-test-uploads"
+    found = medusa_containers(rendered)
+    for name, container in found.items():
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+    mounts = {
+        name: {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        for name, container in found.items()
+    }
+    assert mounts == {
+        "setup": {"/tmp": "tmp"},
+        "medusa": {"/tmp": "tmp", "/app/static": "uploads"},
+    }
+
+
+def test_uploads_live_on_a_volume_counted_in_the_quota_and_linked_at_the_public_url(rendered):
+    [claim] = [c for c in of_kind(rendered, "PersistentVolumeClaim")]
+    assert claim["metadata"]["name"] == "store-test-uploads"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    postgres = workload(rendered, "StatefulSet", "-postgresql")
+    claims = [claim] + postgres["spec"]["volumeClaimTemplates"]
+    [quota] = of_kind(rendered, "ResourceQuota")
+    hard = quota["spec"]["hard"]
+    storage = sum(parse_memory(c["spec"]["resources"]["requests"]["storage"]) for c in claims)
+    assert storage <= parse_memory(hard["requests.storage"])
+    assert len(claims) <= int(hard["persistentvolumeclaims"])
+    env = container_env(medusa_containers(rendered)["medusa"], SECRETS)
+    # medusa-config.ts links uploads at MEDUSA_PUBLIC_URL + /static.
+    assert env["MEDUSA_PUBLIC_URL"] == "http://acme-shop.localtest.me"
+
+
+def test_https_stores_link_uploads_over_https():
+    docs = render_store("vps", TLS_STORE_VALUES)
+    env = container_env(medusa_containers(docs)["medusa"], SECRETS)
+    assert env["MEDUSA_PUBLIC_URL"] == "https://secure-shop.example.com"
+
+
+# --- SMTP -------------------------------------------------------------------------
+
+SMTP_PORTS_CLOSED = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+]
+
+
+def smtp_egress(policy: dict) -> list[dict]:
+    return [rule for rule in policy.get("egress", []) if any("ipBlock" in p for p in rule["to"])]
+
+
+def test_without_a_relay_mail_is_only_logged_and_no_port_opens(rendered):
+    for name, container in medusa_containers(rendered).items():
+        assert not [e for e in container["env"] if e["name"].startswith("SMTP_")], name
+    for policy in policies_by_suffix(rendered).values():
+        assert not smtp_egress(policy)
+
+
+def test_a_relay_reaches_the_server_as_env_and_opens_only_its_port(tmp_path):
+    docs = render_with(
+        tmp_path,
+        {
+            "smtp": {
+                "host": "smtp.relay.example",
+                "port": 2525,
+                "username": "store-mailer",
+                "existingSecret": "smtp-relay",
+                "from": "",
+                "tls": "starttls",
+            }
+        },
+    )
+    found = medusa_containers(docs)
+    env = container_env(found["medusa"], SECRETS)
+    assert {k: v for k, v in env.items() if k.startswith("SMTP_")} == {
+        "SMTP_HOST": "smtp.relay.example",
+        "SMTP_PORT": "2525",
+        "SMTP_USER": "store-mailer",
+        "SMTP_PASSWORD": "relay-pass",
+        "SMTP_FROM": "shop@acme-shop.localtest.me",
+        "SMTP_TLS": "starttls",
+    }
+    [password] = [e for e in found["medusa"]["env"] if e["name"] == "SMTP_PASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "smtp-relay", "key": "password"}
+    # The setup container sends nothing.
+    assert not [e for e in found["setup"]["env"] if e["name"].startswith("SMTP_")]
+
+    policies = policies_by_suffix(docs)
+    [rule] = smtp_egress(policies["medusa"])
+    assert rule["ports"] == [{"port": 2525, "protocol": "TCP"}]
+    [peer] = rule["to"]
+    assert peer["ipBlock"] == {"cidr": "0.0.0.0/0", "except": SMTP_PORTS_CLOSED}
+    for name, policy in policies.items():
+        if name != "medusa":
+            assert not smtp_egress(policy), name
+
+
+def test_a_relay_without_a_password_gets_no_password_variable(tmp_path):
+    docs = render_with(
+        tmp_path, {"smtp": {"host": "10.1.2.3", "from": "orders@acme.test", "tls": "none"}}
+    )
+    env = container_env(medusa_containers(docs)["medusa"], SECRETS)
+    assert "SMTP_PASSWORD" not in env
+    assert env["SMTP_FROM"] == "orders@acme.test"
+    assert env["SMTP_TLS"] == "none" and env["SMTP_PORT"] == "587" and env["SMTP_USER"] == ""
+
+
+@pytest.mark.parametrize(
+    ("set_values", "named"),
+    [
+        ({"smtp.tls": "ssl"}, "tls"),
+        ({"smtp.port": 0}, "port"),
+        ({"smtp.port": 70000}, "port"),
+        ({"smtp.host": "smtp.example.com; rm -rf /"}, "host"),
+        ({"smtp.from": "not an address"}, "from"),
+        ({"smtp.existingSecret": "Bad_Name"}, "existingSecret"),
+        ({"smtp.existingSecret": "smtp-relay"}, "username"),
+        ({"smtp.relay": "x"}, "relay"),
+        ({"medusa.workerMode": "both"}, "workerMode"),
+        ({"uploads.size": "lots"}, "size"),
+    ],
+)
+def test_the_schema_rejects_bad_smtp_uploads_and_mode_values(set_values, named):
+    error = render_error(CHART, [PROFILES["local"], STORE_VALUES], set_values)
+    assert named in error, error
+
+
+# --- worker mode ------------------------------------------------------------------
+
+
+def test_shared_mode_runs_one_process_for_http_and_background_work(rendered):
+    assert not [d for d in of_kind(rendered, "Deployment") if d["metadata"]["name"].endswith(
+        "-worker")]
+    env = container_env(medusa_containers(rendered)["medusa"], SECRETS)
+    assert env["MEDUSA_WORKER_MODE"] == "shared" and env["ADMIN_DISABLED"] == "false"
+
+
+def test_split_mode_adds_a_worker_that_sends_the_mail_next_to_the_server(tmp_path):
+    docs = render_with(
+        tmp_path, {"medusa": {"workerMode": "split"}, "smtp": {"host": "smtp.relay.example"}}
+    )
+    found = medusa_containers(docs)
+    assert set(found) == {"setup", "medusa", "worker"}
+    server_env = container_env(found["medusa"], SECRETS)
+    worker_env = container_env(found["worker"], SECRETS)
+    assert server_env["MEDUSA_WORKER_MODE"] == "server"
+    assert worker_env["MEDUSA_WORKER_MODE"] == "worker" and worker_env["ADMIN_DISABLED"] == "true"
+    # Subscribers run in the worker only, so only the worker gets the relay.
+    assert "SMTP_HOST" not in server_env and worker_env["SMTP_HOST"] == "smtp.relay.example"
+    assert found["worker"]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {m["mountPath"] for m in found["worker"]["volumeMounts"]} == {"/tmp", "/app/static"}
+
+    worker = workload(docs, "Deployment", "-medusa-worker")
+    [term] = worker["spec"]["template"]["spec"]["affinity"]["podAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+
+    policies = policies_by_suffix(docs)
+    assert smtp_egress(policies["medusa-worker"]) and not smtp_egress(policies["medusa"])
+    assert "ingress" not in policies["medusa-worker"]
+    for component in ("postgresql", "redis"):
+        [rule] = policies[component]["ingress"]
+        allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                   for p in rule["from"]}
+        assert allowed == {"server", "worker"}, component
+    chartkit.validate(docs, K8S_VERSIONS[-1])
+
+
+# --- Redis ------------------------------------------------------------------------
+
+
+def test_redis_never_evicts_and_its_ceiling_leaves_half_the_container_free(rendered):
+    redis = workload(rendered, "Deployment", "-redis")
+    [container] = redis["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    ceiling = args[args.index("--maxmemory") + 1]
+    number, unit = re.fullmatch(r"(\d+)(kb|mb|gb)", ceiling).groups()
+    ceiling_bytes = int(number) * {"kb": 2**10, "mb": 2**20, "gb": 2**30}[unit]
+    assert ceiling_bytes <= parse_memory(container["resources"]["limits"]["memory"]) / 2
+
+
+# --- chart-testing values ---------------------------------------------------------
+
+CI_VALUES = sorted((ROOT / "charts" / CHART / "ci").glob("*-values.yaml"))
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda path: path.name)
+def test_the_ci_values_lint_render_and_fit_their_quota(values):
+    chartkit.lint(CHART, [values])
+    docs = render(CHART, [values])
+    chartkit.validate(docs, K8S_VERSIONS[-1])
+    [quota] = of_kind(docs, "ResourceQuota")
+    hard = quota["spec"]["hard"]
+    cpu, memory = store_requests(docs)
+    limit_cpu, limit_memory = store_requests(docs, "limits")
+    assert cpu <= parse_cpu(hard["requests.cpu"]), f"{cpu}m requested"
+    assert memory <= parse_memory(hard["requests.memory"])
+    assert limit_cpu <= parse_cpu(hard["limits.cpu"])
+    assert limit_memory <= parse_memory(hard["limits.memory"])
+

@@ -640,3 +640,52 @@ def test_configured_dns_resolvers_are_reachable_from_web_and_worker_only():
     assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 53), ("TCP", 53)}
     config = one(docs, "ConfigMap", "storeplatform-config")["data"]
     assert config["STORE_DNS_RESOLVERS"] == "1.1.1.1,9.9.9.9"
+
+
+# --- accounts and notifications (issue 16) --------------------------------------
+
+
+def test_mail_and_sign_up_settings_reach_every_process(renders):
+    config = one(renders["vps"], "ConfigMap", "storeplatform-config")["data"]
+    assert config["STORE_SIGNUP"] == "closed"
+    assert config["PLATFORM_URL"] == "https://platform.example.com"
+    assert config["EMAIL_USE_TLS"] == "true" and config["EMAIL_PORT"] == "587"
+    env = one(renders["vps"], "Deployment", "storeplatform-worker")["spec"]["template"]["spec"][
+        "containers"][0]["env"]
+    (password,) = [e for e in env if e["name"] == "EMAIL_HOST_PASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_workers_reach_webhooks_on_public_addresses_only_and_smtp_when_set(renders, tmp_path):
+    docs = renders["local"]
+    labels = pod_labels(docs)
+    webhook = one(docs, "NetworkPolicy", "storeplatform-webhook-egress")
+    assert selects(webhook, labels["storeplatform-worker"])
+    assert not selects(webhook, labels["storeplatform-web"])
+    (rule,) = webhook["spec"]["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
+    v4, v6 = (peer["ipBlock"] for peer in rule["to"])
+    assert v4["cidr"] == "0.0.0.0/0"
+    for internal in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
+                     "169.254.0.0/16", "100.64.0.0/10", "224.0.0.0/4"):
+        assert internal in v4["except"]
+    assert {"::1/128", "fc00::/7", "fe80::/10"} <= set(v6["except"])
+    assert not [d for d in chartkit.of_kind(docs, "NetworkPolicy")
+                if d["metadata"]["name"] == "storeplatform-smtp-egress"]
+
+    smtp_values = tmp_path / "smtp.yaml"
+    smtp_values.write_text("notifications:\n  smtp:\n    host: smtp.example.com\n"
+                           "    cidrs: [203.0.113.7/32]\n")
+    docs = render((*PROFILES["vps"], smtp_values))
+    smtp = one(docs, "NetworkPolicy", "storeplatform-smtp-egress")
+    (rule,) = smtp["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "203.0.113.7/32"}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 587}]
+    labels = pod_labels(docs)
+    assert selects(smtp, labels["storeplatform-web"])
+    assert not selects(smtp, labels["storeplatform-beat"])
+
+
+def test_a_bad_sign_up_mode_is_refused_naming_the_value():
+    error = chartkit.render_error(CHART, set_values={"notifications.signup": "maybe"})
+    assert "/notifications/signup" in error, error

@@ -957,3 +957,30 @@ def test_a_name_with_control_characters_is_refused_by_the_chart_too(tmp_path, na
     path.write_text(yaml.safe_dump(values))
     error = render_error(CHART, [path])
     assert "/store/name" in error, error
+
+
+# --- chart-testing values ---------------------------------------------------------
+
+CI_VALUES = sorted((CHARTS / "woocommerce" / "ci").glob("*-values.yaml"))
+
+
+def test_without_the_platforms_values_the_chart_refuses_naming_them():
+    """Why a bare ``helm lint --strict charts/woocommerce`` fails (and the
+    ci/ folder exists): ``store`` and ``existingSecret`` have no default."""
+    error = render_error("woocommerce", values_files=[])
+    assert "missing properties 'store', 'existingSecret'" in error, error
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda path: path.name)
+def test_the_ci_values_lint_render_and_fit_their_quota(values):
+    lint("woocommerce", [values])
+    docs = render("woocommerce", [values])
+    validate(docs, K8S_VERSIONS[-1])
+    [quota] = of_kind(docs, "ResourceQuota")
+    hard = quota["spec"]["hard"]
+    cpu, memory = store_requests(docs)
+    limit_cpu, limit_memory = store_requests(docs, "limits")
+    assert cpu <= parse_cpu(hard["requests.cpu"])
+    assert memory <= parse_memory(hard["requests.memory"])
+    assert limit_cpu <= parse_cpu(hard["limits.cpu"])
+    assert limit_memory <= parse_memory(hard["limits.memory"])

@@ -8,6 +8,7 @@ import pytest
 
 from provisioning import housekeeping
 from stores import constants as c
+from stores import notification_types
 from stores.models import Domain, Store
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,9 @@ def test_a_store_waits_for_its_certificate_and_fails_when_it_is_not_issued(
                           "secure-shop.localtest.me: Issuing certificate as Secret does not "
                           "exist").exists()
     assert waiting.filter(kind=c.EVENT_WARNING, reason=c.REASON_CERTIFICATE_NOT_ISSUED).exists()
+    # The owner is told once, by the failure's own notification type.
+    told = [t.key for t in map(notification_types.type_for, store.events.all()) if t]
+    assert told == ["certificate.failed"], told
     diagnostics = store.diagnostics["certificates"]
     assert diagnostics["certificates"] == [{
         "name": f"{store.release}-tls", "dns_names": ["secure-shop.localtest.me"],
@@ -126,6 +130,8 @@ def test_an_expired_certificate_degrades_the_store_until_it_is_renewed(api, eage
     assert "certificate has expired" in store.status_message
     cluster.fake.faults["expired_certificates"] = set()
     assert housekeeping.check_health()["recovered"] == 1
+    told = [t.key for t in map(notification_types.type_for, store.events.order_by("id")) if t]
+    assert told == ["store.ready", "certificate.invalid", "store.recovered"], told
 
 
 def test_a_real_worker_shows_waiting_for_the_certificate_until_cert_manager_issues_it(
@@ -143,14 +149,17 @@ def test_a_real_worker_shows_waiting_for_the_certificate_until_cert_manager_issu
 
     def waiting():
         store = Store.objects.get(pk=store_id)
-        return store.current_step == c.STEP_WAITING_FOR_CERTIFICATE and store.status_message
+        # The step starts, then its detail comes from cert-manager's condition.
+        return (store.current_step == c.STEP_WAITING_FOR_CERTIFICATE
+                and store.status_message.startswith("Certificate:"))
 
     wait_for(waiting, timeout=120, message=worker.log()[-3000:])
     client.force_login(user)
     html = client.get(f"/stores/{store_id}/").content.decode()
     assert "Now: <strong>Waiting for the certificate</strong>" in html
+    progress = html[html.find('data-testid="progress"'):][:800]
     assert ("Certificate: secure-shop.localtest.me: Issuing certificate as Secret does not "
-            "exist") in html
+            "exist") in progress, progress
 
     cluster.fake.faults["certificates_pending"] = set()  # cert-manager got there
     wait_for(lambda: Store.objects.get(pk=store_id).status == c.READY, timeout=120,

@@ -1,22 +1,30 @@
 """The Medusa store app, for real: installed natively, set up and shopped in.
 
-The container cannot run here (no Docker engine, no cluster), so this test
-does what the image and the chart do, with the same pieces:
+test_medusa_image.py runs the image itself in podman; this test runs the
+same app without any container runtime, so its failures show up on any
+machine with Node, with the same pieces:
 
-- scripts/setup-medusa-app.sh installs the app from images/medusa with Node
-  20 (``npm ci`` + ``medusa build``) into .medusa/server, the image's /app;
+- scripts/setup-medusa-app.sh installs the app from images/medusa with the
+  machine's Node (20 here; the image has Node 22) (``npm ci`` + ``medusa
+  build``) into .medusa/server, the image's /app;
 - real PostgreSQL 16 and Redis 6.2 run as child processes
   (storeplatform.devservices), with an unprivileged ``medusa`` role owning
   the ``medusa`` database, as the chart's PostgreSQL init script creates it;
+- a real SMTP server (aiosmtpd) on loopback stands in for the operator's
+  relay, with STARTTLS and a password, as the chart's default ``tls:
+  starttls`` asks;
 - the environment is the one the chart renders for the setup init container
-  and the server (taken from ``helm template``, secrets filled in, service
-  host names pointed at loopback);
+  and for the server (``helm template`` with the SMTP values pointed at that
+  server, secrets filled in, ``$(VAR)`` expanded as the kubelet does, service
+  host names and the public URL pointed at loopback);
 - bin/setup.sh and ``medusa start`` run from .medusa/server, as the
   container's command lines do.
 
 Then a shopper orders through the Store API and through the storefront in
-Chromium, the admin finds both orders, and a second setup run changes
-nothing. Everything is started once per module and stopped even on failure.
+Chromium, the order confirmation arrives at the relay, an uploaded image is
+served at the store's URL, the admin finds the orders, and a second setup run
+changes nothing. Everything is started once per module and stopped even on
+failure.
 """
 
 from __future__ import annotations
@@ -34,98 +42,42 @@ from pathlib import Path
 import pytest
 import requests
 
-from provisioning.tests.chartkit import DEPLOY_VALUES, ROOT, render
+from provisioning.tests.chartkit import ROOT
+from provisioning.tests.medusakit import (
+    APP_DIR,
+    PUBLIC_URL,
+    RELEASE,
+    SECRET,
+    SMTP_SECRET,
+    SMTP_USER,
+    STORE_NAME,
+    SmtpSink,
+    StoreApi,
+    assert_order_confirmation,
+    container_env,
+    missing,
+    rendered_containers,
+)
 from storeplatform import devservices
 
 pytestmark = pytest.mark.slow
 
-APP_DIR = ROOT / "images" / "medusa"
 SERVER_DIR = APP_DIR / ".medusa" / "server"
 SETUP_APP = ROOT / "scripts" / "setup-medusa-app.sh"
-STORE_VALUES = Path(__file__).parent / "fixtures" / "medusa" / "store-values.yaml"
-ON_CI = os.environ.get("CI", "").lower() == "true"
-
-# What the platform puts in the store's Secret (docs/chart-contract.md).
-SECRET = {
-    "admin-username": "admin",
-    "admin-email": "owner@acme-shop.test",
-    "admin-password": "Admin-pass-7f3k2",
-    "db-password": "Db-pass_9x2Lq",
-    "db-root-password": "Root-pass_1a2b3",
-    "jwt-secret": "jwt-secret-for-the-native-test",
-    "cookie-secret": "cookie-secret-for-the-native-test",
-}
-RELEASE = "store-test"
-CHART_URL = "http://acme-shop.localtest.me"
-
-
-def missing(what: str) -> None:
-    """A missing tool fails on CI (it must be installed there) and skips elsewhere."""
-    if ON_CI:
-        pytest.fail(f"{what} (CI=true requires it)")
-    pytest.skip(what)
+# A 1x1 PNG: what the admin dashboard uploads as a product image.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082"
+)
 
 
 @dataclass
-class MedusaApp:
-    base_url: str
-    env: dict[str, str]
-    log_dir: Path
+class MedusaApp(StoreApi):
+    setup_env: dict[str, str] = field(default_factory=dict)
+    server_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path = Path()
+    smtp: SmtpSink | None = None
     server: subprocess.Popen | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def store_headers(self) -> dict[str, str]:
-        key = requests.get(f"{self.base_url}/storefront/config", timeout=30).json()[
-            "publishable_key"
-        ]
-        return {"x-publishable-api-key": key}
-
-    def admin_headers(self) -> dict[str, str]:
-        response = requests.post(
-            f"{self.base_url}/auth/user/emailpass",
-            json={"email": SECRET["admin-email"], "password": SECRET["admin-password"]},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['token']}"}
-
-    def admin_get(self, path: str, **params) -> dict:
-        response = requests.get(
-            f"{self.base_url}{path}", headers=self.admin_headers(), params=params, timeout=30
-        )
-        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
-        return response.json()
-
-
-def chart_env(pg_port: int, redis_port: int, http_port: int) -> dict[str, str]:
-    """The setup init container's environment as the chart renders it.
-
-    Secret references are resolved from SECRET, ``$(VAR)`` is expanded the
-    way the kubelet does it, and in-cluster addresses become loopback ones.
-    """
-    docs = render("medusa", [DEPLOY_VALUES / "medusa-local.yaml", STORE_VALUES], release=RELEASE)
-    [server] = [
-        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-medusa")
-    ]
-    [setup] = server["spec"]["template"]["spec"]["initContainers"]
-    local_url = f"http://127.0.0.1:{http_port}"
-    replacements = {
-        f"{RELEASE}-postgresql:5432": f"127.0.0.1:{pg_port}",
-        f"{RELEASE}-redis:6379": f"127.0.0.1:{redis_port}",
-        CHART_URL: local_url,
-    }
-    env: dict[str, str] = {}
-    for item in setup["env"]:
-        if "valueFrom" in item:
-            value = SECRET[item["valueFrom"]["secretKeyRef"]["key"]]
-        else:
-            value = item["value"]
-            value = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), value)
-            for old, new in replacements.items():
-                value = value.replace(old, new)
-        env[item["name"]] = value
-    env["PORT"] = str(http_port)
-    return env
 
 
 def process_env(chart: dict[str, str]) -> dict[str, str]:
@@ -141,7 +93,7 @@ def run_setup(app: MedusaApp, label: str) -> float:
         proc = subprocess.run(
             [str(SERVER_DIR / "bin" / "setup.sh")],
             cwd=SERVER_DIR,
-            env=process_env(app.env),
+            env=process_env(app.setup_env),
             stdout=log,
             stderr=subprocess.STDOUT,
             timeout=600,
@@ -157,23 +109,24 @@ def start_server(app: MedusaApp) -> None:
     app.server = subprocess.Popen(
         [str(SERVER_DIR / "node_modules" / ".bin" / "medusa"), "start"],
         cwd=SERVER_DIR,
-        env=process_env(app.env),
+        env=process_env(app.server_env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if app.server.poll() is not None:
-            tail = (app.log_dir / "server.log").read_text(errors="replace")[-4000:]
-            raise AssertionError(f"medusa start exited with {app.server.returncode}:\n{tail}")
-        try:
-            if requests.get(f"{app.base_url}/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("the Medusa server did not answer /health within 180s")
+
+    def tail() -> str:
+        return (app.log_dir / "server.log").read_text(errors="replace")[-4000:]
+
+    def exited() -> str | None:
+        if app.server.poll() is None:
+            return None
+        return f"medusa start exited with {app.server.returncode}:\n{tail()}"
+
+    try:
+        app.wait_until_healthy(exited)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{tail()}") from None
 
 
 def stop_server(app: MedusaApp) -> None:
@@ -189,7 +142,7 @@ def stop_server(app: MedusaApp) -> None:
 @pytest.fixture(scope="module")
 def medusa_app(tmp_path_factory) -> Iterator[MedusaApp]:
     if not shutil.which("node") or not shutil.which("npm"):
-        missing("node/npm are not installed (Node 20 is needed for the Medusa app)")
+        missing("node/npm are not installed (Node 20+ is needed for the Medusa app)")
     workdir = tmp_path_factory.mktemp("medusa")
     timings: dict[str, float] = {}
 
@@ -200,7 +153,7 @@ def medusa_app(tmp_path_factory) -> Iterator[MedusaApp]:
     )
     timings["install and build"] = time.monotonic() - started
 
-    services: list[devservices.Service] = []
+    services: list = []
     app: MedusaApp | None = None
     try:
         postgres = devservices.start_postgres(workdir / "postgres", fresh=True)
@@ -208,12 +161,41 @@ def medusa_app(tmp_path_factory) -> Iterator[MedusaApp]:
         redis = devservices.start_redis(workdir / "redis")
         services.append(redis)
         create_app_database(postgres)
+        smtp = SmtpSink(tls_dir=workdir / "smtp-tls").start()
+        services.append(smtp)
 
         http_port = devservices.free_port()
+        local_url = f"http://127.0.0.1:{http_port}"
+        containers = rendered_containers(
+            {
+                "smtp": {
+                    "host": smtp.hostname,
+                    "port": smtp.port,
+                    "username": SMTP_USER,
+                    "existingSecret": SMTP_SECRET,
+                    "tls": "starttls",
+                }
+            },
+            workdir,
+        )
+        replacements = {
+            f"{RELEASE}-postgresql:5432": f"127.0.0.1:{postgres.port}",
+            f"{RELEASE}-redis:6379": f"127.0.0.1:{redis.port}",
+            PUBLIC_URL: local_url,
+        }
+        setup_env = container_env(containers["setup"], replacements)
+        server_env = container_env(containers["medusa"], replacements)
+        for env in (setup_env, server_env):
+            env["PORT"] = str(http_port)
+        # Stands in for a relay certificate from a public CA, which Node trusts
+        # without being told.
+        server_env["NODE_EXTRA_CA_CERTS"] = str(smtp.ca_path)
         app = MedusaApp(
-            base_url=f"http://127.0.0.1:{http_port}",
-            env=chart_env(postgres.port, redis.port, http_port),
+            base_url=local_url,
+            setup_env=setup_env,
+            server_env=server_env,
             log_dir=workdir,
+            smtp=smtp,
             timings=timings,
         )
         timings["first setup"] = run_setup(app, "first")
@@ -239,85 +221,6 @@ def create_app_database(postgres: devservices.Service) -> None:
         conn.execute("CREATE DATABASE medusa OWNER medusa")
 
 
-# --- helpers that shop through the Store API ----------------------------------
-
-
-def store_call(app: MedusaApp, method: str, path: str, headers: dict, **kwargs) -> dict:
-    response = requests.request(
-        method, f"{app.base_url}{path}", headers=headers, timeout=60, **kwargs
-    )
-    assert response.status_code == 200, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def place_order_through_the_store_api(app: MedusaApp, email: str) -> dict:
-    headers = app.store_headers()
-    [region] = store_call(app, "GET", "/store/regions", headers)["regions"]
-    products = store_call(
-        app,
-        "GET",
-        "/store/products",
-        headers,
-        params={"region_id": region["id"], "fields": "*variants.calculated_price"},
-    )["products"]
-    variant = products[0]["variants"][0]
-    assert variant["calculated_price"]["calculated_amount"] > 0
-
-    cart = store_call(app, "POST", "/store/carts", headers, json={"region_id": region["id"]})[
-        "cart"
-    ]
-    cart = store_call(
-        app,
-        "POST",
-        f"/store/carts/{cart['id']}/line-items",
-        headers,
-        json={"variant_id": variant["id"], "quantity": 2},
-    )["cart"]
-    address = {
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "address_1": "Unter den Linden 1",
-        "city": "Berlin",
-        "postal_code": "10117",
-        "country_code": "de",
-    }
-    cart = store_call(
-        app,
-        "POST",
-        f"/store/carts/{cart['id']}",
-        headers,
-        json={"email": email, "shipping_address": address, "billing_address": address},
-    )["cart"]
-    options = store_call(
-        app, "GET", "/store/shipping-options", headers, params={"cart_id": cart["id"]}
-    )["shipping_options"]
-    [standard] = [o for o in options if o["name"] == "Standard shipping"]
-    store_call(
-        app,
-        "POST",
-        f"/store/carts/{cart['id']}/shipping-methods",
-        headers,
-        json={"option_id": standard["id"]},
-    )
-    collection = store_call(
-        app, "POST", "/store/payment-collections", headers, json={"cart_id": cart["id"]}
-    )["payment_collection"]
-    store_call(
-        app,
-        "POST",
-        f"/store/payment-collections/{collection['id']}/payment-sessions",
-        headers,
-        json={"provider_id": "pp_system_default"},
-    )
-    result = store_call(app, "POST", f"/store/carts/{cart['id']}/complete", headers)
-    assert result["type"] == "order", result
-    return result["order"]
-
-
-def admin_orders(app: MedusaApp) -> list[dict]:
-    return app.admin_get("/admin/orders", limit=100, fields="id,display_id,email,total")["orders"]
-
-
 # --- the tests ------------------------------------------------------------------
 
 
@@ -327,15 +230,15 @@ def test_the_storefront_and_admin_are_served(medusa_app):
     assert requests.get(f"{medusa_app.base_url}/health", timeout=30).text == "OK"
     assert requests.get(f"{medusa_app.base_url}/app/", timeout=30).status_code == 200
     config = requests.get(f"{medusa_app.base_url}/storefront/config", timeout=30).json()
-    assert config["store_name"] == "Acme Shop"
+    assert config["store_name"] == STORE_NAME
     assert config["publishable_key"].startswith("pk_")
     assert config["region"]["currency_code"] == "eur"
 
 
 def test_a_shopper_orders_through_the_store_api_and_the_admin_api_lists_it(medusa_app):
-    order = place_order_through_the_store_api(medusa_app, "api-shopper@example.com")
+    order = medusa_app.place_order("api-shopper@example.com")
 
-    found = {o["id"]: o for o in admin_orders(medusa_app)}
+    found = {o["id"]: o for o in medusa_app.admin_orders()}
     assert order["id"] in found
     assert found[order["id"]]["email"] == "api-shopper@example.com"
     detail = medusa_app.admin_get(
@@ -390,13 +293,13 @@ def test_a_shopper_orders_in_the_storefront_and_the_admin_finds_it(chromium_brow
     )["order"]
     assert detail["email"] == "browser-shopper@example.com"
     assert detail["shipping_methods"][0]["name"] == "Express shipping"
-    assert order_id in {o["id"] for o in admin_orders(medusa_app)}
+    assert order_id in {o["id"] for o in medusa_app.admin_orders()}
 
 
 @pytest.mark.browser
 def test_the_admin_dashboard_logs_in_and_lists_the_orders(chromium_browser, medusa_app):
-    orders = admin_orders(medusa_app) or [
-        place_order_through_the_store_api(medusa_app, "dashboard@example.com")
+    orders = medusa_app.admin_orders() or [
+        medusa_app.place_order("dashboard@example.com")
     ]
     context = chromium_browser.new_context()
     page = context.new_page()
@@ -430,9 +333,9 @@ def catalogue_counts(app: MedusaApp) -> dict[str, int]:
 def test_running_setup_again_changes_nothing(medusa_app):
     # Tests may run alone (or on another xdist worker): make sure there is
     # at least one order to lose.
-    place_order_through_the_store_api(medusa_app, "before-rerun@example.com")
+    medusa_app.place_order("before-rerun@example.com")
     before = catalogue_counts(medusa_app)
-    orders_before = {o["id"] for o in admin_orders(medusa_app)}
+    orders_before = {o["id"] for o in medusa_app.admin_orders()}
     assert before["/admin/regions"] == 1 and before["/admin/products"] == 3
     assert before["/admin/shipping-options"] == 2
     # Medusa's own "Default Publishable API Key" plus the seed's "Storefront" key.
@@ -443,8 +346,32 @@ def test_running_setup_again_changes_nothing(medusa_app):
     medusa_app.timings["second setup"] = run_setup(medusa_app, "second")
 
     assert catalogue_counts(medusa_app) == before
-    assert {o["id"] for o in admin_orders(medusa_app)} == orders_before
+    assert {o["id"] for o in medusa_app.admin_orders()} == orders_before
     assert requests.get(f"{medusa_app.base_url}/", timeout=30).status_code == 200
     # And the shop still sells after the re-run.
-    order = place_order_through_the_store_api(medusa_app, "after-rerun@example.com")
-    assert order["id"] in {o["id"] for o in admin_orders(medusa_app)}
+    order = medusa_app.place_order("after-rerun@example.com")
+    assert order["id"] in {o["id"] for o in medusa_app.admin_orders()}
+
+
+def test_the_order_confirmation_reaches_the_relay_over_starttls_with_a_password(medusa_app):
+    order = medusa_app.place_order("mail-shopper@example.com")
+    mail = medusa_app.smtp.wait_for("mail-shopper@example.com")
+    assert_order_confirmation(mail, order, sender="shop@acme-shop.localtest.me")
+    assert mail.tls and mail.login == SMTP_USER
+    # Medusa's notification module records what it sent.
+    notifications = medusa_app.admin_get(
+        "/admin/notifications", limit=100, fields="to,channel,template,provider_id"
+    )["notifications"]
+    [sent] = [n for n in notifications if n["to"] == "mail-shopper@example.com"]
+    assert (sent["channel"], sent["template"]) == ("email", "order-placed")
+
+
+def test_an_uploaded_product_image_is_served_at_the_stores_address(medusa_app):
+    uploaded = medusa_app.upload("shirt.png", PNG, "image/png")
+    # Here the store's public URL is the loopback address the chart's URL
+    # was pointed at; test_medusa_image.py keeps the chart's own.
+    assert uploaded["url"] == f"{medusa_app.base_url}/static/{uploaded['id']}"
+    response = requests.get(uploaded["url"], timeout=30)
+    assert response.status_code == 200
+    assert response.content == PNG
+    assert response.headers["Content-Type"] == "image/png"

@@ -348,7 +348,11 @@ def test_the_image_migrates_then_web_worker_and_beat_take_a_store_to_ready(
     platform_image, tmp_path, postgres_database, own_redis, fake_cluster
 ):
     fake, fake_mount = fake_cluster
-    docs = render_chart(**{"stores.ingressProbeUrl": fake.ingress_url})
+    # Stores over plain HTTP: the fake ingress serves HTTPS only with a test
+    # CA (provisioning/tests/test_https_stores.py covers that path); this
+    # test is about the image.
+    docs = render_chart(**{"stores.ingressProbeUrl": fake.ingress_url,
+                           "stores.scheme": "http", "stores.tlsMode": "off"})
     migrate_job = next(d for d in docs if d["kind"] == "Job")["spec"]["template"]["spec"]
     web = workload(docs, "Deployment", f"{RELEASE}-web")
     worker = workload(docs, "Deployment", f"{RELEASE}-worker")

@@ -23,9 +23,19 @@ def test_a_store_fails_fast_when_no_cluster_answers(api, eager, cluster):
     store = create(api, eager)
     assert store.status == c.FAILED
     assert store.status_reason == c.REASON_CLUSTER_UNREACHABLE
-    assert "could not be reached" in store.status_message
-    warnings = store.events.filter(kind=c.EVENT_WARNING, reason=c.REASON_CLUSTER_UNREACHABLE)
-    assert warnings.filter(message__contains="Retrying").count() == 2  # then it gives up
+    assert store.status_title == "The Kubernetes cluster could not be reached"
+    assert store.status_message == (
+        f"Nothing answered at {cluster.fake.url} (connection refused).")
+    assert "Connection refused" in store.raw_output  # urllib3's own words, in the details
+    # Each attempt: the step says why it stopped, then a plain retry notice.
+    timeline = [(e.kind, e.message) for e in store.events.exclude(kind=c.EVENT_STATUS)]
+    assert timeline[:3] == [
+        (c.EVENT_WARNING, f"Preparing namespace stopped: {store.status_message}"),
+        (c.EVENT_INFO, "Trying again in a moment (attempt 2 of 3)."),
+        (c.EVENT_INFO, "Continuing the provision."),
+    ]
+    assert [m for _, m in timeline].count("Trying again in a moment (attempt 3 of 3).") == 1
+    assert not [m for _, m in timeline if "urllib3" in m or "HTTPConnection" in m]
 
 
 def test_a_store_fails_with_a_clear_reason_when_no_cluster_is_configured(api, eager, settings,
@@ -34,7 +44,48 @@ def test_a_store_fails_with_a_clear_reason_when_no_cluster_is_configured(api, ea
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     store = create(api, eager)
     assert store.status == c.FAILED
-    assert store.status_reason in (c.REASON_NOT_CONFIGURED, c.REASON_CLUSTER_UNREACHABLE)
+    assert store.status_reason == c.REASON_NOT_CONFIGURED
+    assert store.status_title == "No Kubernetes cluster is configured"
+
+
+@pytest.mark.parametrize(("code", "reason", "message", "expected_reason", "title"), [
+    (400, "BadRequest", 'Namespace "x" is invalid: metadata.labels: Invalid value',
+     c.REASON_CLUSTER_REJECTED, "The Kubernetes API refused the request (HTTP 400)"),
+    (422, "Invalid", 'Namespace "x" is invalid: metadata.name: Invalid value',
+     c.REASON_CLUSTER_REJECTED, "The Kubernetes API refused the request (HTTP 422)"),
+    (403, "Forbidden", 'namespaces is forbidden: User "system:serviceaccount:sp:platform" '
+     'cannot create resource "namespaces" in API group "" at the cluster scope',
+     c.REASON_CLUSTER_FORBIDDEN, "The cluster does not allow the platform to do this (HTTP 403)"),
+    (401, "Unauthorized", "Unauthorized",
+     c.REASON_CLUSTER_UNAUTHORIZED,
+     "The cluster did not accept the platform's credentials (HTTP 401)"),
+])
+def test_a_refusal_of_the_kubernetes_api_fails_at_once_with_its_own_reason(
+    api, eager, cluster, code, reason, message, expected_reason, title
+):
+    cluster.fake.faults["refuse"] = [{"method": "POST", "path": "/api/v1/namespaces",
+                                      "code": code, "reason": reason, "message": message}]
+    store = create(api, eager)
+    assert (store.status, store.status_reason, store.status_title) == (
+        c.FAILED, expected_reason, title)
+    assert store.status_message == f"The Kubernetes API said: {message}"
+    assert f'"code": {code}' in store.raw_output  # the whole Status answer, as details
+    assert store.status_advice
+    creates = CommandRecord.objects.filter(store=store, argv__contains=["namespace"])
+    assert creates.count() == 1  # refused answers are not retried
+
+
+def test_a_page_from_something_that_is_not_kubernetes_says_to_check_the_address(
+    api, eager, cluster
+):
+    page = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
+    cluster.fake.faults["refuse"] = [{"path": "/api/v1/namespaces", "code": 404, "html": page}]
+    store = create(api, eager)
+    assert store.status_reason == c.REASON_CLUSTER_REJECTED
+    assert store.status_message == (
+        f"{cluster.fake.url} answered HTTP 404 with an HTML page that does not come from a "
+        "Kubernetes API: check the server address in the kubeconfig.")
+    assert store.raw_output == page
 
 
 def test_the_cluster_coming_back_during_backoff_lets_the_store_succeed(api, eager, cluster):

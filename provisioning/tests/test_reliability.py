@@ -110,7 +110,8 @@ def test_a_crash_that_escapes_the_operation_still_fails_the_store(
     assert result.failed()  # recording helm's failure raised: it escaped the operation
     store = Store.objects.get(pk=store_id)
     assert (store.status, store.status_reason) == (c.FAILED, c.REASON_INTERNAL)
-    assert store.status_message == "The operation crashed: IntegrityError"
+    assert store.status_message == (
+        "The operation stopped on an unexpected error (IntegrityError).")
     assert (store.lease_owner, store.started_at, store.deadline_at) == ("", None, None)
     assert statuses(store_id) == [c.REQUESTED, c.PROVISIONING, c.FAILED]
 

@@ -227,9 +227,19 @@ def test_the_admin_starts_a_fleet_upgrade_that_beat_finishes(client, staff, api,
     stores = [create(api, eager, f"Fleet {n}") for n in range(2)]
     new_chart("0.2.0")
     client.force_login(staff)
+    # The store list's action leads to the fleet upgrade's own page...
+    response = client.post("/admin/stores/store/", {
+        "action": "fleet_upgrade", "_selected_action": [stores[0].id]})
+    assert response["Location"] == "/admin/stores/fleetupgrade/add/?engine=woocommerce"
+    # ...which says what it will do before anything starts.
+    review = client.post("/admin/stores/fleetupgrade/add/", {
+        "engine": "woocommerce", "batch_size": 5, "canary": 1}).content.decode()
+    assert "Upgrade 2 WooCommerce stores to chart 0.2.0?" in review
+    assert not FleetUpgrade.objects.exists()
     with eager():
-        response = client.post("/admin/stores/store/", {
-            "action": "fleet_upgrade", "_selected_action": [stores[0].id]}, follow=True)
+        response = client.post("/admin/stores/fleetupgrade/add/", {
+            "engine": "woocommerce", "batch_size": 5, "canary": 1, "confirmed": "yes"},
+            follow=True)
         assert "Fleet upgrade of 2 woocommerce store(s) to chart 0.2.0 started" in (
             response.content.decode())
         while fleet.advance_running():

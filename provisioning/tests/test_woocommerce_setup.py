@@ -69,6 +69,7 @@ CHANGING = {
     ("core", "install"),
     ("option", "update"),
     ("option", "patch"),
+    ("option", "delete"),
     ("user", "create"),
     ("rewrite", "structure"),
     ("plugin", "install"),
@@ -693,3 +694,42 @@ def test_a_failed_url_move_fails_the_job_before_anything_else_changes(site):
     assert proc.returncode != 0
     assert site.state["options"]["home"] == ENV["STORE_URL"]
     assert [c[0] for c in site.changing_calls()] == ["search-replace"]  # and nothing after
+
+
+# --- the warm pool (issue 13) -------------------------------------------------------
+POOL_URL = "http://pool-k3x9q2m1ab.localtest.me"
+
+
+@pytest.mark.parametrize("title", ["Acme Shop", 'Say "hi" \\ back', "--url=evil -x"])
+def test_a_store_claimed_from_the_warm_pool_moves_and_takes_its_owners_title_once(site,
+                                                                                 title):
+    site.title_file.write_text("Warm pool store")
+    built = site.run_setup(STORE_URL=POOL_URL, STORE_POOLED="true")
+    assert built.returncode == 0, built.stderr
+    assert site.state["options"]["storeplatform_pooled"] == "1"
+    assert site.state["options"]["blogname"] == "Warm pool store"
+    site.title_file.write_text(title)
+
+    # The claim's upgrade: the owner's URL and name, no longer pooled.
+    proc = site.run_setup(STORE_POOLED="false")
+
+    assert proc.returncode == 0, proc.stderr
+    assert [c[:3] for c in site.changing_calls()] == [
+        ["search-replace", POOL_URL, ENV["STORE_URL"]],
+        ["option", "update", "blogname"],
+        ["option", "delete", "storeplatform_pooled"],
+    ]
+    assert "storeplatform_pooled" not in site.state["options"]
+    assert_store_ready(site, title=title)
+
+    again = site.run_setup(STORE_POOLED="false")
+    assert again.returncode == 0, again.stderr
+    assert site.changing_calls() == []  # from now on the title is the owner's
+
+
+def test_a_pooled_store_keeps_its_marker_across_upgrades_in_the_pool(site):
+    assert site.run_setup(STORE_URL=POOL_URL, STORE_POOLED="true").returncode == 0
+    again = site.run_setup(STORE_URL=POOL_URL, STORE_POOLED="true")
+    assert again.returncode == 0, again.stderr
+    assert site.changing_calls() == []
+    assert site.state["options"]["storeplatform_pooled"] == "1"

@@ -55,9 +55,9 @@ def test_every_page_works_under_the_content_security_policy(chromium, live_serve
     assert page.locator("head style").count() == 0  # htmx injected no indicator <style>
 
     page.goto(f"{live_server.url}/stores/{store.id}/")
-    # htmx's hx-trigger="load" replaced the placeholder with helm's answer.
+    # htmx's hx-trigger="load" replaced the Domains card's placeholder.
     # (Not wait_for_function: Playwright evals its string, which the policy refuses.)
-    expect(page.locator("#revisions")).not_to_contain_text("Loading the release history")
+    expect(page.locator("#domains")).not_to_contain_text("Loading the domains")
     assert violations(page) == []
 
     for path, ready in [

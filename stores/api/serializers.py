@@ -87,7 +87,8 @@ class DomainSerializer(serializers.ModelSerializer):
 
 
 class StoreSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True)
+    # null for a store waiting in the warm pool (operators only see those).
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
     storefront_url = serializers.CharField(read_only=True)
     primary_url = serializers.CharField(read_only=True)
     admin_url = serializers.CharField(read_only=True)
@@ -129,3 +130,57 @@ class RevisionSerializer(serializers.Serializer):
     chart = serializers.CharField()
     app_version = serializers.CharField(allow_blank=True)
     description = serializers.CharField(allow_blank=True)
+
+
+# -- webhooks (stores.webhooks) ------------------------------------------------
+class WebhookEndpointSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    url = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    event_types = serializers.ListField(child=serializers.CharField())
+    enabled = serializers.BooleanField()
+    disabled_reason = serializers.CharField(allow_blank=True)
+    failing_since = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(help_text="Shown once: keep it to verify signatures.")
+
+
+class WebhookEndpointCreateSerializer(StrictSerializer):
+    # The URL's rules live in stores.webhooks, shared with the account page.
+    url = StringField(allow_blank=True, help_text="https:// URL on a public address "
+                                                  "(http:// too while DEBUG is on).")
+    event_types = serializers.ListField(child=StringField(), allow_empty=False)
+    description = StringField(required=False, allow_blank=True, max_length=200)
+
+
+class WebhookEndpointUpdateSerializer(StrictSerializer):
+    url = StringField(required=False, allow_blank=True)
+    event_types = serializers.ListField(child=StringField(), required=False, allow_empty=False)
+    description = StringField(required=False, allow_blank=True, max_length=200)
+    enabled = serializers.BooleanField(required=False)
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField(source="number")
+    started_at = serializers.DateTimeField()
+    status_code = serializers.IntegerField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    response_excerpt = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_id = serializers.CharField()
+    event_type = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_status_code = serializers.IntegerField(allow_null=True)
+    redelivery_of = serializers.IntegerField(source="redelivery_of_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    attempt_log = DeliveryAttemptSerializer(many=True)

@@ -4,10 +4,12 @@ from rest_framework.routers import DefaultRouter
 
 from stores.api.auth import obtain_token
 from stores.api.views import DomainViewSet, StoreViewSet
+from stores.api.webhooks import WebhookEndpointViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("stores", StoreViewSet, basename="store")
 router.register(r"stores/(?P<store_pk>[^/.]+)/domains", DomainViewSet, basename="store-domain")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -120,6 +120,57 @@ READ = error_responses(400, 401, 404, 503)
 ACT = error_responses(400, 401, 403, 404, 409, 503)
 
 
+# --- What each operation is for, as the API docs (/api/docs/) show it. ---
+# Kept apart from the per-method @extend_schema (request/response shapes and
+# error responses) so each can change without touching the other.
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your stores",
+        description="Your stores, newest first (an operator with stores.view_store: every "
+        "store), by cursor: follow "
+        "`next` for older ones. Deleted stores are left out unless `?status=deleted`."),
+    create=extend_schema(
+        summary="Create a store",
+        description="Accepts the request and answers 202 at once: the store is `requested`, "
+        "a worker provisions it (watch `status`, or `/events/`). Refused with 400 for a bad "
+        "name or engine, 409 over your quota, 429 when creating too fast."),
+    retrieve=extend_schema(
+        summary="Get a store",
+        description="One of your stores: its status, the reason and message when it "
+        "failed (`status_title` is the reason in words), its addresses and chart."),
+    destroy=extend_schema(
+        summary="Delete a store",
+        description="Starts the deletion (202): the release, its volumes and its namespace "
+        "are removed, then the store is `deleted`. Deleting a store that is still being "
+        "provisioned stops the provisioning. Deleting twice is the same request."),
+    retry=extend_schema(
+        summary="Retry a failed store",
+        description="Runs again the operation that failed (provision, upgrade, rollback or "
+        "deletion), with the same credentials. 409 unless the store is `failed`."),
+    revisions=extend_schema(
+        summary="List the store's release revisions",
+        description="The helm release history, newest first, as recorded after the last "
+        "operation that changed it (no call to the cluster)."),
+    upgrade=extend_schema(
+        summary="Upgrade a store",
+        description="Moves the store to the platform's current chart version with the same "
+        "values and credentials (202, status `upgrading`). 409 unless it is ready, degraded "
+        "or failed."),
+    rollback=extend_schema(
+        summary="Roll a store back",
+        description="Goes back to an earlier revision from `/revisions/` (202, status "
+        "`rolling_back`); helm records it as a new revision. The shop's data is not rolled "
+        "back. 400 for a revision that does not exist, 409 for the running one."),
+    events=extend_schema(
+        summary="List the store's timeline",
+        description="Every status change, step (with its duration), retry and warning, "
+        "oldest first, by cursor."),
+    credentials=extend_schema(
+        summary="Get the store's admin login",
+        description="The admin URL, user name, email and password of the shop. Owner only "
+        "(no operator reads them); each read is written to the audit log. 409 before provisioning "
+        "created them."),
+)
 @extend_schema_view(
     retrieve=extend_schema(parameters=[ID_PARAMETER], responses={200: StoreSerializer, **READ}),
 )
@@ -269,8 +320,16 @@ class StoreViewSet(
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: DomainSerializer(many=True), **READ}),
-    retrieve=extend_schema(responses={200: DomainSerializer, **READ}),
+    list=extend_schema(
+        summary="List the store's custom domains",
+        description="Each domain with its status, the DNS records to create for it, and "
+        "whether it is the primary address.",
+        responses={200: DomainSerializer(many=True), **READ}),
+    retrieve=extend_schema(
+        summary="Get a custom domain",
+        description="Its status, DNS records, certificate state and the last check's "
+        "error, if any.",
+        responses={200: DomainSerializer, **READ}),
 )
 @extend_schema(parameters=[OpenApiParameter("store_pk", str, OpenApiParameter.PATH,
                                             description="The store's id.")])
@@ -300,8 +359,12 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             return Domain.objects.none()
         return Domain.objects.filter(store=self.store()).select_related("store")
 
-    @extend_schema(request=DomainCreateSerializer, responses={
-        201: DomainSerializer, **ACT, **error_responses(413, 415)})
+    @extend_schema(
+        summary="Add a custom domain",
+        description="Adds a host name of yours (201, status `pending_verification`); the "
+        "answer lists the DNS records to create, then verify it.",
+        request=DomainCreateSerializer, responses={
+            201: DomainSerializer, **ACT, **error_responses(413, 415)})
     def create(self, request, store_pk=None):
         store = self.store()
         data = DomainCreateSerializer(data=request.data)
@@ -309,7 +372,10 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         domain = domains.add_domain(actor_for(request), store, data.validated_data["hostname"])
         return Response(DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={202: DomainSerializer, 204: None, **ACT})
+    @extend_schema(summary="Remove a custom domain",
+                   description="A domain never served goes at once (204); a served one is "
+                   "removed from the store's release first (202, status `removing`).",
+                   request=None, responses={202: DomainSerializer, 204: None, **ACT})
     def destroy(self, request, store_pk=None, pk=None):
         """A domain never served goes at once (204); a served one is removed
         from the store's release first (202, status ``removing``)."""
@@ -318,7 +384,10 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(DomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: DomainSerializer, **ACT})
+    @extend_schema(summary="Verify a custom domain's DNS now",
+                   description="Checks its DNS records at once; `last_error` says what is "
+                   "missing. A verified domain is then served by the store.",
+                   request=None, responses={200: DomainSerializer, **ACT})
     @action(detail=True, methods=["post"])
     def verify(self, request, store_pk=None, pk=None):
         """Check the domain's DNS records now. The answer says what is
@@ -326,7 +395,10 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         domain = domains.verify_domain(actor_for(request), self.get_object())
         return Response(DomainSerializer(domain).data)
 
-    @extend_schema(request=None, responses={202: DomainSerializer, **ACT})
+    @extend_schema(summary="Make a custom domain the store's address",
+                   description="The store's public URL moves to this verified domain (202); "
+                   "the store's own host then redirects there.",
+                   request=None, responses={202: DomainSerializer, **ACT})
     @action(detail=True, methods=["post"], url_path="make-primary")
     def make_primary(self, request, store_pk=None, pk=None):
         """The store's public URL moves to this (verified) domain."""

@@ -157,3 +157,66 @@ def test_deleting_a_quota_is_audited_like_adding_one(operator, user, other_user)
     assert not Quota.objects.exists()
     deleted = AuditEntry.objects.filter(action="quota_deleted", via="admin")
     assert sorted(e.details["user"] for e in deleted) == ["alice", "bob"]
+
+
+# -- the store page's buttons (POST /admin/stores/store/<id>/operate/) ----------------
+
+
+def test_a_store_page_button_needs_its_own_permission(client, django_user_model, stores):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="x-password-1",
+                                                   is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_store"))
+    client.force_login(viewer)
+    store = stores[0]
+    Store.objects.filter(pk=store.pk).update(status=c.FAILED)
+    page = client.get(f"/admin/stores/store/{store.pk}/change/").content.decode()
+    assert "Retry the" not in page  # no button it may not press
+    response = client.post(f"/admin/stores/store/{store.pk}/operate/", {"action": "retry"},
+                           follow=True)
+    assert "This needs the permission stores.retry_store." in response.content.decode()
+    assert Store.objects.get(pk=store.pk).status == c.FAILED
+
+    viewer.user_permissions.add(Permission.objects.get(codename="retry_store"))
+    page = client.get(f"/admin/stores/store/{store.pk}/change/").content.decode()
+    assert "Retry the" in page
+
+
+@pytest.mark.parametrize("revision", ["abc", "²", "", "9" * 40])
+def test_a_crafted_rollback_revision_is_refused_not_a_500(operator, stores, revision):
+    store = stores[0]
+    Store.objects.filter(pk=store.pk).update(status=c.READY, helm_revision=2)
+    response = operator.post(f"/admin/stores/store/{store.pk}/operate/",
+                             {"action": "rollback", "revision": revision}, follow=True)
+    assert response.status_code == 200
+    assert "Choose a revision to roll back to." in response.content.decode()
+    assert Store.objects.get(pk=store.pk).status == c.READY
+
+
+def test_an_unknown_button_or_a_malformed_id_is_refused(operator, stores):
+    response = operator.post(f"/admin/stores/store/{stores[0].pk}/operate/",
+                             {"action": "explode"}, follow=True)
+    assert "Unknown operation &#x27;explode&#x27;." in response.content.decode()
+    assert operator.post("/admin/stores/store/NOT-AN-ID/operate/",
+                         {"action": "retry"}).status_code == 404
+    # NUL bytes never reach a view (stores.middleware answers 400 first).
+    assert operator.post("/admin/stores/store/%00bad/operate/",
+                         {"action": "retry"}).status_code == 400
+
+
+def test_a_user_with_live_stores_cannot_be_deleted_in_admin(operator, stores, user):
+    """Django's user admin would cascade the rows and leave the namespaces
+    running: the user's live stores are listed as what must go first."""
+    page = operator.get(f"/admin/auth/user/{user.pk}/delete/").content.decode()
+    assert "Store Alpha" in page and "delete it first" in page
+    operator.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+    assert Store.objects.filter(pk=stores[0].pk).exists()
+    response = operator.post("/admin/auth/user/", {"action": "delete_selected",
+                                                   "_selected_action": [user.pk],
+                                                   "post": "yes"})
+    assert Store.objects.filter(pk=stores[0].pk).exists(), response.status_code
+
+    Store.objects.filter(owner=user).update(status=c.DELETED)
+    operator.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+    assert not Store.objects.filter(pk=stores[0].pk).exists()

@@ -56,6 +56,20 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "409",
 include-name = "POST /api/stores/{{store_pk}}/domains/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "409"]
 
+# Webhook endpoints have integer ids (none exists here: each answers 404).
+[[operations]]
+include-path-regex = "^/api/webhooks/"
+parameters = {{ "path.id" = "1", "path.delivery_id" = "1" }}
+
+# An endpoint URL must be https on a public address, checked in DNS.
+[[operations]]
+include-name = "POST /api/webhooks/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "409"]
+
+[[operations]]
+include-name = "PATCH /api/webhooks/{{id}}/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409"]
+
 [[operations]]
 include-name = "POST /api/stores/{{id}}/rollback/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]

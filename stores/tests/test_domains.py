@@ -6,7 +6,7 @@ cluster and the real chart; the periodic check noticing a record removed."""
 import pytest
 
 from stores import constants as c
-from stores import domains
+from stores import domains, notification_types
 from stores.models import AuditEntry, Domain, Store
 
 pytestmark = pytest.mark.django_db
@@ -237,6 +237,9 @@ def test_the_periodic_check_verifies_and_notices_a_record_removed_later(api, eag
         counts = domains.check_domains()
     assert counts == {"checked": 1, "requested": 1}
     assert Domain.objects.get().status == c.DOMAIN_ACTIVE
+    # What the owner hears about (stores.notification_types), in order.
+    told = [t.key for t in map(notification_types.type_for, store.events.order_by("id")) if t]
+    assert told[-2:] == ["domain.verified", "domain.active"], told
 
     fake_dns.remove(HOST)  # the owner deleted the CNAME
     Domain.objects.update(last_checked_at=None)
@@ -248,6 +251,7 @@ def test_the_periodic_check_verifies_and_notices_a_record_removed_later(api, eag
         row.last_error)
     warning = store.events.filter(kind=c.EVENT_WARNING).last()
     assert warning.message.startswith(f"Domain {HOST} no longer points at this store:")
+    assert notification_types.type_for(warning).key == "domain.lost"
 
     Domain.objects.update(last_checked_at=None)
     domains.check_domains()  # still missing: said once, not again

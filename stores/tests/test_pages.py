@@ -45,21 +45,39 @@ def test_the_dashboard_lists_stores_with_their_urls_and_times(browser, cluster):
 
 
 def test_the_dashboard_says_plainly_when_no_cluster_is_reachable(browser, cluster):
-    html = browser.get("/").content.decode()
-    assert "No Kubernetes cluster is reachable" not in html
-    cluster.fake.pause()
     from django.core.cache import cache
 
+    html = browser.get("/").content.decode()
+    assert "banner-warning" not in html
+    cluster.fake.pause()
     cache.delete("cluster-status")
     html = browser.get("/").content.decode()
-    assert "No Kubernetes cluster is reachable" in html
+    # The same words a store failing now would get (REASON_TITLES).
+    assert "The Kubernetes cluster could not be reached." in html
+    assert f"Nothing answered at {cluster.fake.url}" in html
+
+
+def test_the_dashboard_says_plainly_when_no_cluster_is_configured(browser, settings, tmp_path,
+                                                                  monkeypatch):
+    from django.core.cache import cache
+
+    settings.KUBECONFIG = str(tmp_path / "missing-kubeconfig")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    cache.delete("cluster-status")
+    html = browser.get("/").content.decode()
+    assert "No Kubernetes cluster is configured." in html
+    assert "missing-kubeconfig, which does not exist" in html
 
 
 def test_a_bad_name_is_shown_on_the_form_and_creates_nothing(browser):
     response = browser.post("/stores/new/", {"name": "!!", "engine": "woocommerce"})
-    assert response.status_code == 400
-    assert "at least 3 characters" in response.content.decode()
+    # Post/Redirect/Get: the form comes back on the dashboard, as typed.
+    assert (response.status_code, response["Location"]) == (302, "/")
+    html = browser.get("/").content.decode()
+    assert "at least 3 characters" in html
+    assert 'value="!!"' in html
     assert Store.objects.count() == 0
+    assert "at least 3 characters" not in browser.get("/").content.decode()  # said once
 
 
 def test_the_store_page_shows_the_timeline(browser):

@@ -7,15 +7,17 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from provisioning import install
 from provisioning.errors import CredentialsUnreadable as ProvisioningCredentialsUnreadable
 from stores import constants as c
-from stores.models import Store, StoreCredentials
+from stores.models import Store, StoreCredentials, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +64,20 @@ def test_several_keys_decrypt_and_the_command_reencrypts_with_the_newest(store, 
     settings.STORE_CREDENTIALS_KEYS = ["new-key"]  # the old key can go now
     assert StoreCredentials.objects.get(store=store).values == VALUES
     call_command("reencrypt_credentials")  # nothing left to do, and says so
+
+
+def test_the_command_reencrypts_webhook_secrets_too(store, user, settings):
+    settings.STORE_CREDENTIALS_KEYS = ["old-key"]
+    endpoint = WebhookEndpoint.objects.create(
+        owner=user, url="https://hooks.example.com/in", event_types=["store.ready"],
+        secret_encrypted=WebhookEndpoint.encrypt("whsec_current"),
+        previous_secret_encrypted=WebhookEndpoint.encrypt("whsec_previous"),
+        previous_secret_until=timezone.now() + timedelta(hours=1))
+    settings.STORE_CREDENTIALS_KEYS = ["new-key", "old-key"]
+    call_command("reencrypt_credentials")
+    settings.STORE_CREDENTIALS_KEYS = ["new-key"]  # the old key can go now
+    endpoint.refresh_from_db()
+    assert endpoint.signing_secrets == ["whsec_current", "whsec_previous"]
 
 
 def test_the_command_names_rows_no_key_can_read(store, settings):

@@ -59,12 +59,24 @@ seccompProfile:
 {{- end -}}
 
 {{/*
-Environment shared by the setup init container and the server. The database
-password enters the URL through Kubernetes' $(VAR) interpolation, so it never
-appears in a rendered manifest. The platform generates URL-safe passwords
-(see charts/medusa/README.md).
+A literal env value. Kubernetes expands $(VAR) in env values (and `$$` to
+`$`), so a user's "$(DB_PASSWORD)" would become the password: every `$` is
+doubled to reach the container as typed. Quoted for YAML.
+*/}}
+{{- define "medusa.literal" -}}
+{{ . | toString | replace "$" "$$" | quote }}
+{{- end -}}
+
+{{/*
+Environment shared by every Medusa container (setup, server, worker).
+Call with (dict "root" . "workerMode" "shared|server|worker"). The database
+password enters the URL through Kubernetes' $(VAR) interpolation, so it
+never appears in a rendered manifest; the platform generates URL-safe
+passwords (see charts/medusa/README.md).
 */}}
 {{- define "medusa.env" -}}
+{{- $root := .root -}}
+{{- with .root -}}
 - name: NODE_ENV
   value: production
 - name: PORT
@@ -74,9 +86,12 @@ appears in a rendered manifest. The platform generates URL-safe passwords
 - name: MEDUSA_DISABLE_TELEMETRY
   value: "true"
 - name: MEDUSA_WORKER_MODE
-  value: shared
+  value: {{ $.workerMode | quote }}
+{{- /* A worker serves no dashboard. */}}
+- name: ADMIN_DISABLED
+  value: {{ ternary "true" "false" (eq $.workerMode "worker") | quote }}
 - name: STORE_NAME
-  value: {{ .Values.store.name | quote }}
+  value: {{ include "medusa.literal" .Values.store.name }}
 - name: MEDUSA_PUBLIC_URL
   value: {{ include "medusa.publicUrl" . | quote }}
 - name: STORE_CORS
@@ -88,13 +103,128 @@ appears in a rendered manifest. The platform generates URL-safe passwords
 {{- /* Session cookies may only be Secure when shoppers arrive over https. */}}
 - name: COOKIE_SECURE
   value: {{ ternary "true" "false" (eq .Values.store.scheme "https") | quote }}
-{{ include "medusa.secretEnv" (dict "root" . "name" "DB_PASSWORD" "key" "db-password") }}
+{{ include "medusa.secretEnv" (dict "root" $root "name" "DB_PASSWORD" "key" "db-password") }}
 - name: DATABASE_URL
   value: {{ printf "postgres://%s:$(DB_PASSWORD)@%s:5432/%s" .Values.postgresql.username (include "medusa.postgresHost" .) .Values.postgresql.database | quote }}
 - name: REDIS_URL
   value: {{ printf "redis://%s:6379" (include "medusa.redisHost" .) | quote }}
-{{ include "medusa.secretEnv" (dict "root" . "name" "JWT_SECRET" "key" "jwt-secret") }}
-{{ include "medusa.secretEnv" (dict "root" . "name" "COOKIE_SECRET" "key" "cookie-secret") }}
+{{ include "medusa.secretEnv" (dict "root" $root "name" "JWT_SECRET" "key" "jwt-secret") }}
+{{ include "medusa.secretEnv" (dict "root" $root "name" "COOKIE_SECRET" "key" "cookie-secret") }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The SMTP relay, for the container that runs subscribers (the server in
+shared mode, the worker in split mode). Nothing without smtp.host: mail is
+then logged by Medusa's local provider.
+*/}}
+{{- define "medusa.smtpEnv" -}}
+{{- with .Values.smtp -}}
+{{- if .host -}}
+- name: SMTP_HOST
+  value: {{ include "medusa.literal" .host }}
+- name: SMTP_PORT
+  value: {{ .port | quote }}
+- name: SMTP_USER
+  value: {{ include "medusa.literal" .username }}
+{{- if .existingSecret }}
+- name: SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: password
+{{- end }}
+- name: SMTP_FROM
+  value: {{ include "medusa.literal" (.from | default (printf "shop@%s" $.Values.store.host)) }}
+- name: SMTP_TLS
+  value: {{ .tls | quote }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Does the pod of this component send mail? */}}
+{{- define "medusa.sendsMail" -}}
+{{- if and .root.Values.smtp.host (eq .component (ternary "worker" "server" (eq .root.Values.medusa.workerMode "split"))) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Medusa containers' writable paths: /tmp (an emptyDir) and the uploads
+volume at /app/static. Everything else is the image's read-only tree.
+*/}}
+{{- define "medusa.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .uploads }}
+- name: uploads
+  mountPath: /app/static
+{{- end }}
+{{- end -}}
+
+{{- define "medusa.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.medusa.tmpSizeLimit }}
+- name: uploads
+  persistentVolumeClaim:
+    claimName: {{ include "medusa.fullname" . }}-uploads
+{{- end -}}
+
+{{/* The pod-level security context of every Medusa pod. */}}
+{{- define "medusa.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 1000
+fsGroup: 1000
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The Medusa pods that talk to PostgreSQL and Redis, as NetworkPolicy peers. */}}
+{{- define "medusa.appPeers" -}}
+- podSelector:
+    matchLabels:
+      {{- include "medusa.selector" (dict "root" . "component" "server") | nindent 6 }}
+{{- if eq .Values.medusa.workerMode "split" }}
+- podSelector:
+    matchLabels:
+      {{- include "medusa.selector" (dict "root" . "component" "worker") | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/* Egress from a Medusa pod to the store's PostgreSQL and Redis. */}}
+{{- define "medusa.backendEgress" -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "medusa.selector" (dict "root" . "component" "postgresql") | nindent 10 }}
+  ports:
+    - port: 5432
+      protocol: TCP
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "medusa.selector" (dict "root" . "component" "redis") | nindent 10 }}
+  ports:
+    - port: 6379
+      protocol: TCP
+{{- end -}}
+
+{{/*
+Egress to the SMTP relay: its port only, on public addresses (the private,
+link-local and carrier-grade NAT ranges stay closed, as for the WooCommerce
+chart's setup Job). A NetworkPolicy cannot name a host, so any public
+address on that port is reachable.
+*/}}
+{{- define "medusa.smtpEgress" -}}
+- to:
+    - ipBlock:
+        cidr: 0.0.0.0/0
+        except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 100.64.0.0/10]
+  ports:
+    - port: {{ .Values.smtp.port }}
+      protocol: TCP
 {{- end -}}
 
 {{/* Suspend and resume (issue 13): replicas of every Deployment and

@@ -114,6 +114,12 @@ env:
         name: {{ .Values.secrets.existingSecret }}
         key: {{ .Values.secrets.metricsTokenKey }}
         optional: {{ not .Values.metrics.requireToken }}
+  - name: EMAIL_HOST_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ .Values.secrets.existingSecret }}
+        key: {{ .Values.secrets.emailPasswordKey }}
+        optional: true
 {{- if .Values.postgresql.enabled }}
   - name: POSTGRES_PASSWORD
     valueFrom:

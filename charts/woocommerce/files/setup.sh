@@ -25,6 +25,7 @@
 #   WOOCOMMERCE_VERSION  exact plugin version to download
 #   SAMPLE_PRODUCTS      "true" to create the sample catalogue
 #   SEED_VERSION         recorded in the seed marker (the chart version)
+#   STORE_POOLED         "true" while the store waits in the warm pool
 #   WP_PATH              WordPress root (default /var/www/html)
 #   WAIT_TIMEOUT, WAIT_INTERVAL   seconds, for the wait loops
 set -eu
@@ -155,6 +156,30 @@ ensure_site_url() {
     move_site_url
     ensure_option home "$STORE_URL"
     ensure_option siteurl "$STORE_URL"
+}
+
+# A store built for the warm pool (STORE_POOLED=true) is seeded under the
+# pool's generic title and carries the option storeplatform_pooled. The first
+# run after its claim (STORE_POOLED=false, the owner's name in the title file)
+# gives the site that title and drops the marker; from then on the title is
+# the owner's, as on any store. The title travels as a JSON string, which
+# starts with a quote, so WP-CLI never reads it as a flag (the schema keeps
+# control characters out of titles; JSON needs only \ and " escaped).
+ensure_pool_title() {
+    marker="$(wp option list --search=storeplatform_pooled --field=option_name)"
+    if [ "${STORE_POOLED:-false}" = "true" ]; then
+        if [ -z "$marker" ]; then
+            wp option update storeplatform_pooled 1
+        fi
+        return 0
+    fi
+    if [ -z "$marker" ]; then
+        return 0
+    fi
+    log "claimed from the warm pool: the site takes its owner's title"
+    title_json="\"$(printf '%s' "$STORE_TITLE" | sed 's/[\\"]/\\&/g')\""
+    wp option update blogname --format=json "$title_json"
+    wp option delete storeplatform_pooled
 }
 
 # The platform's: the login shown to the owner exists. Its password and
@@ -312,6 +337,7 @@ main() {
     wait_for "the database at ${WORDPRESS_DB_HOST:-?}" database_reachable
     install_core
     ensure_site_url
+    ensure_pool_title
     ensure_admin_user
     install_woocommerce
     # An assignment outside any condition, so that a failing lookup stops

@@ -27,6 +27,9 @@ Faults come from the JSON file named by FAKE_HELM_FAULTS, a list of rules:
 - quota: emit the quota-rejection event real Kubernetes emits, then hang
 
 FAKE_HELM_DELAY adds seconds to every install/upgrade (the time pods take);
+FAKE_HELM_DELAY_INSTALL and FAKE_HELM_DELAY_UPGRADE, when set, replace it for a
+first install and for an upgrade of a deployed release (bench/pool.py models a
+cold install against an upgrade of a running store with them);
 FAKE_HELM_LOG appends one JSON line per command with start and end times.
 
 Two opt-in switches for the benchmarks (bench/), off unless set:
@@ -439,7 +442,7 @@ def cmd_upgrade(positional: list[str], flags: dict) -> int:
             namespace, [d for d in old if d and (d["kind"], d["metadata"]["name"]) not in new_keys]
         )
 
-    wait(fault, flags, kube, namespace, fail)
+    wait(fault, flags, kube, namespace, fail, installing=installing)
     release["info"].update(
         status="deployed", description="Install complete" if installing else "Upgrade complete"
     )
@@ -456,9 +459,13 @@ def cmd_upgrade(positional: list[str], flags: dict) -> int:
     return 0
 
 
-def wait(fault: dict | None, flags: dict, kube: Kube, namespace: str, fail) -> None:
+def wait(fault: dict | None, flags: dict, kube: Kube, namespace: str, fail,
+         installing: bool = False) -> None:
     """What --wait does: here, the time pods take, or a fault."""
-    time.sleep(float(os.environ.get("FAKE_HELM_DELAY", "0")))
+    delay = os.environ.get("FAKE_HELM_DELAY", "0")
+    delay = os.environ.get("FAKE_HELM_DELAY_INSTALL" if installing else "FAKE_HELM_DELAY_UPGRADE",
+                           delay)
+    time.sleep(float(delay))
     if not fault:
         return
     action = fault.get("action")

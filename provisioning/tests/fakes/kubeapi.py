@@ -16,6 +16,11 @@ object (``server.faults``) or over HTTP (``POST /_fake/faults``):
 - ``throttle``: answer the next N requests with 429
 - ``stuck_namespaces``: namespaces whose deletion hangs on a finalizer
 - ``storefront_down``: hosts for which the fake ingress answers 503
+- ``refuse``: requests answered with an error instead, a list of rules
+  ``{"method": "POST", "path": "/api/v1/namespaces", "code": 403,
+  "reason": "Forbidden", "message": "...", "times": 1}`` (``times`` omitted:
+  every time); the answer is a ``Status`` object as the real API sends, or,
+  with ``"html": "<html>..."``, that page (something else at the address)
 - ``certificates_pending``: hosts (or ``*``) whose cert-manager Certificate
   stays not Ready, with a pending ACME Challenge
 - ``expired_certificates``: hosts the HTTPS ingress serves an expired
@@ -144,6 +149,7 @@ class Cluster:
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.version = 1
         self.faults: dict = {"throttle": 0, "stuck_namespaces": set(), "storefront_down": set(),
+                             "refuse": [],
                              "certificates_pending": set(), "expired_certificates": set(),
                              "default_certificate": "self-signed", "wildcard_domain": ""}
         self.terminate_delay = 0.05
@@ -446,6 +452,24 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_raw(self, code: int, data: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _refusal(self, method: str, path: str) -> dict | None:
+        """The first ``refuse`` rule for this request, used up if counted."""
+        for rule in self.cluster.faults["refuse"]:
+            if rule.get("method", method) == method and path.rstrip("/") == rule["path"]:
+                if "times" in rule:
+                    rule["times"] -= 1
+                    if rule["times"] <= 0:
+                        self.cluster.faults["refuse"].remove(rule)
+                return rule
+        return None
+
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length) or b"{}") if length else {}
@@ -485,6 +509,12 @@ class ApiHandler(BaseHTTPRequestHandler):
                     ),
                     {"Retry-After": "1"},
                 )
+            rule = self._refusal(method, url.path)
+        if rule is not None:
+            if "html" in rule:
+                return self._send_raw(rule["code"], rule["html"].encode(), "text/html")
+            return self._send(rule["code"], status_body(
+                rule["code"], rule.get("reason", ""), rule.get("message", "")))
         if url.path.rstrip("/") == "/version":
             return self._send(
                 200,
@@ -540,6 +570,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                     faults[key] = set(body[key])
             if "throttle" in body:
                 faults["throttle"] = int(body["throttle"])
+            if "refuse" in body:
+                faults["refuse"] = list(body["refuse"])
             for key in ("default_certificate", "wildcard_domain"):
                 if key in body:
                     faults[key] = str(body[key])

@@ -49,6 +49,11 @@ class Command(BaseCommand):
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()
         env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+        # Anyone may sign up locally; mails (verification and reset links,
+        # notifications) are printed in this terminal instead of sent.
+        env.setdefault("STORE_SIGNUP", "open")
+        env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+        env.setdefault("PLATFORM_URL", f"http://127.0.0.1:{port}")
         call_command("migrate", interactive=False, verbosity=0)
         self._admin_user()
         self._cluster_notice()
@@ -144,13 +149,16 @@ class Command(BaseCommand):
     def _cluster_notice(self) -> None:
         from provisioning import kube
         from provisioning.errors import ProvisioningError
+        from stores import constants as c
 
         try:
             version = kube.ping()
             self.stdout.write(f"Kubernetes cluster reachable ({version}); stores go there.")
         except ProvisioningError as exc:
+            # The words a failing store and the dashboard use (REASON_TITLES).
+            title = c.REASON_TITLES.get(exc.reason, c.REASON_TITLES[c.REASON_CLUSTER_UNREACHABLE])
             self.stdout.write(self.style.WARNING(
-                f"No Kubernetes cluster is reachable: {exc.message}\n"
-                "The platform runs, but new stores will fail with that reason until one is "
-                "(see README: 'Against a real cluster')."
+                f"{title}. {exc.message}\n"
+                "The platform runs, but new stores will fail with that reason until this is "
+                "fixed (see README: 'Against a real cluster')."
             ))

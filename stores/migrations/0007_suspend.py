@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stores', '0004_domains'),
+        ('stores', '0006_pool'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -24,12 +24,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='store',
             name='operation',
-            field=models.CharField(blank=True, choices=[('provision', 'Provision'), ('delete', 'Delete'), ('upgrade', 'Upgrade'), ('rollback', 'Rollback'), ('change_url', 'Change address'), ('suspend', 'Suspend'), ('resume', 'Resume')], max_length=20),
+            field=models.CharField(blank=True, choices=[('provision', 'Provision'), ('delete', 'Delete'), ('upgrade', 'Upgrade'), ('rollback', 'Rollback'), ('change_url', 'Change address'), ('suspend', 'Suspend'), ('resume', 'Resume'), ('claim', 'Claim')], max_length=20),
         ),
         migrations.AlterField(
             model_name='store',
             name='status',
-            field=models.CharField(choices=[('requested', 'Requested'), ('provisioning', 'Provisioning'), ('ready', 'Ready'), ('failed', 'Failed'), ('deleting', 'Deleting'), ('deleted', 'Deleted'), ('upgrading', 'Upgrading'), ('rolling_back', 'Rolling back'), ('degraded', 'Degraded'), ('changing_url', 'Changing address'), ('suspending', 'Suspending'), ('suspended', 'Suspended'), ('resuming', 'Resuming')], default='requested', max_length=20),
+            field=models.CharField(choices=[('requested', 'Requested'), ('provisioning', 'Provisioning'), ('ready', 'Ready'), ('failed', 'Failed'), ('deleting', 'Deleting'), ('deleted', 'Deleted'), ('upgrading', 'Upgrading'), ('rolling_back', 'Rolling back'), ('degraded', 'Degraded'), ('changing_url', 'Changing address'), ('suspending', 'Suspending'), ('suspended', 'Suspended'), ('resuming', 'Resuming'), ('pooled', 'Pooled'), ('claiming', 'Claiming')], default='requested', max_length=20),
         ),
         migrations.AddIndex(
             model_name='store',

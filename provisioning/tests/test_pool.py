@@ -1,0 +1,310 @@
+"""The warm pool (issue 13): beat keeps pooled stores built per engine, a
+create claims one, and the claim renames it through the URL-change step.
+
+Through the fake helm and the fake cluster: pooled stores are provisioned by
+the real ``provision`` operation and claimed by the real ``claim`` one."""
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from provisioning import tasks
+from provisioning.engines import get_engine
+from stores import constants as c
+from stores import fleet, pool
+from stores.models import PoolPolicy, Store, StoreCredentials
+
+pytestmark = pytest.mark.django_db
+
+WOO = "woocommerce"
+
+
+def fill(eager, times: int = 1) -> None:
+    """Run beat's pool task ``times`` times, its builds in this process."""
+    for _ in range(times):
+        with eager():
+            pool.maintain()
+
+
+def pooled() -> list[Store]:
+    return list(Store.objects.filter(owner__isnull=True, status=c.POOLED))
+
+
+def create(client, name="Acme Shop"):
+    return client.post("/api/stores/", {"name": name, "engine": WOO}, format="json")
+
+
+def setup_job(cluster, store) -> dict:
+    jobs = cluster.fake.cluster.list("jobs", store.namespace, "")
+    job = max(jobs, key=lambda j: j["metadata"]["name"])  # the latest revision's
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def title_file(cluster, store) -> str:
+    maps = cluster.fake.cluster.list("configmaps", store.namespace, "")
+    wpcli = next(m for m in maps if m["metadata"]["name"].endswith("-wpcli"))
+    return wpcli["data"]["store-name"]
+
+
+def namespace_labels(cluster, store) -> dict:
+    found = cluster.fake.namespaces(f"{c.LABEL_STORE_ID}={store.id}")
+    return found[0]["metadata"]["labels"]
+
+
+def test_beat_fills_the_pool_to_its_size_and_no_more(cluster, eager, settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 2
+    assert django_settings.CELERY_BEAT_SCHEDULE["maintain-warm-pool"]["task"] == \
+        "stores.pool.maintain"
+
+    fill(eager, times=4)  # one build at a time (STORE_POOL_REFILL_CONCURRENCY=1)
+
+    stores = pooled()
+    assert len(stores) == 2
+    assert Store.objects.exclude(status=c.POOLED).count() == 0
+    for store in stores:
+        assert store.name == pool.POOLED_NAME and store.host == f"pool-{store.id}.localtest.me"
+        assert store.chart_version == get_engine(WOO).chart_version
+        assert namespace_labels(cluster, store)[c.LABEL_OWNER] == ""
+        assert StoreCredentials.objects.filter(store=store).exists()
+        assert store.events.filter(status_to=c.POOLED).exists()
+
+
+def test_a_pool_policy_row_overrides_the_setting_and_a_smaller_size_trims(cluster, eager,
+                                                                          settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 0
+    settings.STORE_POOL_REFILL_CONCURRENCY = 3
+    PoolPolicy.objects.create(engine=WOO, size=3)
+    fill(eager)
+    assert len(pooled()) == 3
+
+    PoolPolicy.objects.filter(engine=WOO).update(size=1)
+    fill(eager)
+    assert len(pooled()) == 1
+    assert Store.objects.filter(owner__isnull=True, status=c.DELETED).count() == 2
+    assert cluster.managed_namespaces() == [pooled()[0].namespace]
+
+
+def test_a_create_gets_the_pooled_store_under_its_own_name_and_host(api, user, cluster,
+                                                                    eager, settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [waiting] = pooled()
+    assert setup_job(cluster, waiting)["STORE_URL"] == f"http://{waiting.host}"
+    assert setup_job(cluster, waiting)["STORE_POOLED"] == "true"
+    assert title_file(cluster, waiting) == pool.POOLED_NAME
+
+    with eager():
+        response = create(api)
+    assert response.status_code == 202
+    assert (response.json()["id"], response.json()["status"]) == (waiting.id, c.CLAIMING)
+
+    store = Store.objects.get(pk=waiting.id)
+    assert store.status == c.READY, store.status_message
+    assert (store.owner, store.name, store.host) == (user, "Acme Shop", "acme-shop.localtest.me")
+    assert store.ready_at is not None
+    messages = list(store.events.values_list("message", flat=True))
+    assert any(m.startswith("Came from the warm pool") for m in messages)
+    statuses = list(store.events.filter(kind=c.EVENT_STATUS).values_list("status_to", flat=True))
+    assert statuses[-3:] == [c.POOLED, c.CLAIMING, c.READY]
+    # One helm upgrade with the real values: the ingress answers at the new
+    # host, the setup Job moves the site there (setup.sh's search-replace, see
+    # test_woocommerce_setup.py) and takes the owner's title.
+    served = {i["spec"]["rules"][0]["host"]
+              for i in cluster.fake.cluster.list("ingresses", store.namespace, "")}
+    assert served == {"acme-shop.localtest.me"}
+    env = setup_job(cluster, store)
+    assert env["STORE_URL"] == "http://acme-shop.localtest.me"
+    assert env["STORE_POOLED"] == "false"
+    assert title_file(cluster, store) == "Acme Shop"
+    assert namespace_labels(cluster, store)[c.LABEL_OWNER] == str(user.pk)
+    # The credentials made for the pooled store are the owner's now.
+    assert api.get(f"/api/stores/{store.id}/credentials/").status_code == 200
+
+    # The claim asked for a refill at once (not only at beat's next run).
+    assert len(pooled()) == 1 and pooled()[0].id != store.id
+
+
+def test_a_claim_whose_worker_died_is_resumed_by_the_reconciler(api, cluster, eager,
+                                                                settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [waiting] = pooled()
+    assert create(api).json()["status"] == c.CLAIMING  # requested; no worker ran it
+    past = timezone.now() - timedelta(minutes=1)
+    # A worker picked it up and died: its lease ran out, nobody holds the store.
+    Store.objects.filter(pk=waiting.id).update(
+        started_at=past, dispatched_at=past, lease_owner="dead-worker:0", lease_expires_at=past)
+    with eager():
+        assert tasks.reconcile()["resumed"] == 1
+    store = Store.objects.get(pk=waiting.id)
+    assert store.status == c.READY, store.status_message
+    assert store.host == "acme-shop.localtest.me"
+    assert store.events.filter(reason=c.REASON_WORKER_LOST).exists()
+
+
+def test_without_a_pooled_store_a_create_goes_the_cold_way(api, cluster, eager, settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1  # nothing built yet
+    with eager():
+        response = create(api)
+    store = Store.objects.get(pk=response.json()["id"])
+    assert (store.status, store.operation) == (c.READY, c.OP_PROVISION)
+    assert not store.events.filter(message__startswith="Came from the warm pool").exists()
+
+
+def test_a_stale_pooled_store_is_replaced_not_handed_out(api, cluster, eager, settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [stale] = pooled()
+    # The platform's chart moved on since the store was built.
+    Store.objects.filter(pk=stale.id).update(chart_version="0.0.1")
+
+    with eager():
+        response = create(api)
+    assert response.json()["id"] != stale.id
+    assert Store.objects.get(pk=response.json()["id"]).operation == c.OP_PROVISION
+
+    fill(eager)
+    stale.refresh_from_db()
+    assert stale.status == c.DELETED
+    [fresh] = pooled()
+    assert fresh.chart_version == get_engine(WOO).chart_version
+
+
+def test_a_claim_that_fails_keeps_the_users_store_and_the_pool_builds_a_replacement(
+        api, user, cluster, eager, settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [waiting] = pooled()
+    cluster.helm_faults({"command": "upgrade", "action": "fail", "stderr": "boom", "times": 9})
+    with eager():
+        create(api)
+    store = Store.objects.get(pk=waiting.id)
+    assert (store.status, store.operation, store.owner) == (c.FAILED, c.OP_CLAIM, user)
+
+    cluster.helm_faults()
+    fill(eager)  # the broken one is the user's now: the pool builds another
+    assert [s.id for s in pooled()] != [waiting.id] and len(pooled()) == 1
+    with eager():
+        assert api.post(f"/api/stores/{store.id}/retry/").json()["status"] == c.CLAIMING
+    store.refresh_from_db()
+    assert store.status == c.READY, store.status_message
+    assert store.host == "acme-shop.localtest.me"
+
+
+def test_pooled_stores_are_invisible_to_users_and_not_counted_in_quotas(
+        api, staff_api, user, settings):
+    settings.STORE_MAX_PER_USER = 1
+    stores = [_pooled_row() for _ in range(2)]
+
+    assert api.get("/api/stores/").json()["results"] == []
+    assert api.get(f"/api/stores/{stores[0].id}/").status_code == 404
+    listed = {s["id"]: s for s in staff_api.get("/api/stores/").json()["results"]}
+    assert set(listed) == {s.id for s in stores} and listed[stores[0].id]["owner"] is None
+    # Nobody sees a pooled store's credentials, operators included.
+    assert staff_api.get(f"/api/stores/{stores[0].id}/credentials/").status_code == 404
+
+    assert create(api).status_code == 202  # claims one of the two
+    response = create(api, "Second Shop")
+    assert response.status_code == 409
+    assert "1 of your 1 allowed stores" in response.json()["detail"]
+
+
+def test_the_admin_lists_pooled_stores_under_their_filter_and_deletes_them(client, staff):
+    store = _pooled_row()
+    client.force_login(staff)
+    page = client.get("/admin/stores/store/?pool=yes")
+    assert page.status_code == 200 and store.id in page.content.decode()
+    assert store.id not in client.get("/admin/stores/store/?pool=no").content.decode()
+    client.post("/admin/stores/store/", {"action": "delete_stores",
+                                         "_selected_action": [store.id]})
+    store.refresh_from_db()
+    assert store.status == c.DELETING
+
+
+def test_the_admin_edits_the_pool_size_per_engine(client, staff):
+    client.force_login(staff)
+    response = client.post("/admin/stores/poolpolicy/add/", {"engine": WOO, "size": 4})
+    assert response.status_code == 302
+    assert pool.target_size(WOO) == 4
+    assert client.get("/admin/stores/poolpolicy/").status_code == 200
+
+
+def test_a_pooled_stores_timeline_notifies_no_one(user):
+    from stores import notifications
+    from stores.models import OutgoingEmail, StoreEvent
+
+    user.email = "alice@example.com"
+    user.save()
+    store = _pooled_row()
+    StoreEvent.objects.create(store=store, kind=c.EVENT_STATUS, status_from=c.PROVISIONING,
+                              status_to=c.FAILED, message="A pool build failed.")
+    notifications.fan_out()  # no owner to tell, and no crash over it
+    assert not OutgoingEmail.objects.exists()
+
+
+def test_fleet_upgrades_include_pooled_stores():
+    store = _pooled_row(chart_version="0.0.1")
+    assert list(fleet.pending(WOO, get_engine(WOO).chart_version)) == [store]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_creates_with_a_pool_of_five_claim_each_once(django_user_model):
+    from conftest import api_token
+
+    waiting = {_pooled_row().id for _ in range(5)}
+    tokens = [api_token(django_user_model.objects.create_user(f"racer{n}")) for n in range(20)]
+    barrier = threading.Barrier(20)
+    answers = []
+
+    def post(n):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[n]}")
+        barrier.wait()
+        try:
+            answers.append(create(client, f"Race {n}").json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    claimed = [a["id"] for a in answers if a["status"] == c.CLAIMING]
+    cold = [a["id"] for a in answers if a["status"] == c.REQUESTED]
+    assert len(answers) == 20
+    assert sorted(claimed) == sorted(waiting)  # exactly the five, none twice
+    assert len(cold) == 15 and not set(cold) & waiting
+    owners = Store.objects.filter(pk__in=waiting).values_list("owner_id", flat=True)
+    assert len(set(owners)) == 5 and None not in owners
+    assert not Store.objects.filter(status=c.POOLED).exists()
+
+
+def test_pooled_stores_kept_suspended_are_refused_until_suspend_resume_exists():
+    env = {**os.environ, "STORE_POOL_SUSPENDED": "true"}
+    proc = subprocess.run([sys.executable, "manage.py", "check"], env=env,
+                          capture_output=True, text=True, cwd=django_settings.BASE_DIR)
+    assert proc.returncode != 0
+    assert "STORE_POOL_SUSPENDED=true needs suspend/resume" in proc.stderr
+
+
+def _pooled_row(chart_version: str | None = None) -> Store:
+    """A pooled store as the provision operation leaves it (for tests that
+    need no cluster: visibility, quotas, the claim race)."""
+    store = Store.objects.create(owner=None, name=pool.POOLED_NAME, engine=WOO,
+                                 status=c.POOLED, helm_revision=1,
+                                 chart_version=chart_version or get_engine(WOO).chart_version)
+    Store.objects.filter(pk=store.id).update(slug=f"pool-{store.id}",
+                                             host=f"pool-{store.id}.localtest.me")
+    store.refresh_from_db()
+    return store
