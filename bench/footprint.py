@@ -6,7 +6,9 @@ store: the summed requests and limits of every container (an init container
 counts as Kubernetes counts it: a pod needs the larger of its init containers'
 maximum and its app containers' sum), the chart's ResourceQuota, and how many
 stores fit on a 4 vCPU / 8 GiB node by requests, naming the resource that runs
-out first. Volumes are listed with the storage they claim.
+out first. Volumes are listed with the storage they claim. Then the same
+store suspended (the values switch `suspended: true`, issue 13): what it
+still asks for, which is nothing when the chart honours it.
 
     .venv/bin/python bench/footprint.py                 # every engine chart
     .venv/bin/python bench/footprint.py woocommerce medusa --profile vps
@@ -142,7 +144,18 @@ def report(chart: str, profile: str, set_values: dict | None = None) -> None:
     print(f"  fit on a 4 vCPU / 8 GiB node, by requests: {fit(total_requests)}")
     if steady != total_requests:
         print(f"  ... counting only long-running pods: {fit(steady)}")
+    report_suspended(chart, profile)
     print()
+
+
+def report_suspended(chart: str, profile: str) -> None:
+    """What the store asks for while suspended (issue 13)."""
+    requests, limits, pods = Amount(), Amount(), 0
+    for _, _, count, spec in chartkit.workloads(render(chart, profile, {"suspended": True})):
+        requests += pod_amount(spec, "requests", count)
+        limits += pod_amount(spec, "limits", count)
+        pods += count
+    print(f"  suspended: requests {requests}; limits {limits}; {pods} pods")
 
 
 def is_engine_chart(chart: Path) -> bool:

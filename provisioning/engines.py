@@ -121,6 +121,11 @@ class Engine:
             "domains": [{"host": d.hostname, "secretName": domain_secret(store, d.hostname)}
                         for d in domains],
             "smtp": smtp_values(),
+            # Suspend and resume (issue 13): the chart's switch, and where a
+            # suspended store's Ingress sends visitors (the paused page).
+            "suspended": store.suspended,
+            "paused": {"backend": settings.STORE_PAUSED_BACKEND,
+                       "port": settings.STORE_PAUSED_PORT},
         }
 
 

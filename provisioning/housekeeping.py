@@ -4,7 +4,9 @@
   deployed, whose pods are not ready, whose storefront stops answering, or
   whose certificate is expired or otherwise invalid (TLS on) becomes
   ``degraded`` with a reason, and returns to ``ready`` on its own
-  when healthy again. Each change is an event.
+  when healthy again. Each change is an event. Suspended stores (issue 13)
+  are not checked: they run no pods and their address shows the paused
+  page on purpose, so nothing about them is drift.
 - ``sweep_orphans``: namespaces carrying our labels that belong to no live
   store (a crash between steps, a manual restore, a bug). They are listed in
   admin and removed once seen for longer than the grace period, unless the

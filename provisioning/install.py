@@ -1,5 +1,12 @@
-"""Provision, upgrade and roll back: bring a store's release to where it
-should be, then make sure the storefront answers.
+"""Provision, upgrade, suspend, resume and roll back: bring a store's release
+to where it should be, then make sure the storefront answers.
+
+Suspend and resume (issue 13) are upgrades of the release with the values
+switch ``suspended`` (``Store.suspended``, set by the service that requests
+them) on or off: the chart scales everything to 0 and sends the store's
+hosts to the platform's paused page, or back. Every operation generates its
+values from the store's rows, so an upgrade of a suspended store keeps it
+suspended, and a suspended store is not probed (it has no pods to answer).
 
 These are operation bodies: ``provisioning.operations.run`` calls them under
 the store's lease and maps whatever they raise to an outcome. Every step is
@@ -33,12 +40,19 @@ DONE_MESSAGES = {
     c.OP_PROVISION: "The store is ready.",
     c.OP_UPGRADE: "The upgrade is done.",
     c.OP_ROLLBACK: "The rollback is done.",
+    c.OP_SUSPEND: "The store is suspended: it runs no pods, and its address shows a "
+                  "paused page.",
+    c.OP_RESUME: "The store is running again.",
 }
+# A suspended store that was upgraded is still suspended.
+DONE_SUSPENDED = "The upgrade is done; the store is still suspended."
 POOLED_MESSAGE = "The store is ready and waits in the warm pool."
 
 
 def install(op: Operation) -> None:
-    """Provision or upgrade: converge the release on the current chart."""
+    """Provision, upgrade, suspend or resume: converge the release on the
+    current chart with the store's values; Ready, or Suspended when the
+    values switch ``suspended`` is on."""
     store = op.store
     engine = get_engine(store.engine)
     creds = credentials(store)
@@ -53,19 +67,31 @@ def install(op: Operation) -> None:
         kube.ensure_smtp_secret(store, settings.STORE_SMTP_PASSWORD)
     recover_release(op, helm_client)
 
-    title = "Installing chart" if op.kind == c.OP_PROVISION else (
-        f"Upgrading to chart {engine.chart_version}")
-    release, values = upgrade_release(op, helm_client, title)
+    release, values = upgrade_release(op, helm_client, _install_title(op, engine.chart_version))
+    chart_meta = release.get("chart", {}).get("metadata", {})
+    revision = {"chart_version": chart_meta.get("version", ""),
+                "helm_revision": release.get("version")}
+    if values["suspended"]:
+        message = DONE_SUSPENDED if op.kind == c.OP_UPGRADE else DONE_MESSAGES[op.kind]
+        op.finish(c.SUSPENDED, message=message, **revision)
+        return
     certificates.wait(op, certificates.expected(values))
     check_storefronts(op, storefront_urls(values))
-    chart_meta = release.get("chart", {}).get("metadata", {})
     fields = {"ready_at": timezone.now()} if op.kind == c.OP_PROVISION else {}
     # A store without an owner was built for the warm pool: it waits there.
     pooled = store.owner_id is None
     op.finish(c.POOLED if pooled else c.READY,
               message=POOLED_MESSAGE if pooled else DONE_MESSAGES[op.kind],
-              health_checked_at=timezone.now(), chart_version=chart_meta.get("version", ""),
-              helm_revision=release.get("version"), **fields)
+              health_checked_at=timezone.now(), **revision, **fields)
+
+
+def _install_title(op: Operation, chart_version: str) -> str:
+    """The step that runs helm, in the words of the operation."""
+    return {
+        c.OP_PROVISION: "Installing chart",
+        c.OP_SUSPEND: "Scaling the store down to zero",
+        c.OP_RESUME: "Scaling the store back up",
+    }.get(op.kind, f"Upgrading to chart {chart_version}")
 
 
 def upgrade_release(op: Operation, helm_client: helm.Helm, title: str) -> tuple[dict, dict]:

@@ -8,6 +8,9 @@ One store's path (docs/system-design.md has the whole state machine):
                                         |             +--upgrade_store--> upgrading --> ready
                                         |             +--rollback_store--> rolling_back --> ready
                                         |             +--change_store_url--> changing_url --> ready
+                                        |             +--suspend_store--> suspending --> suspended
+                                        |     suspended --resume_store--> resuming --> ready
+                                        |     suspended --upgrade_store--> upgrading --> suspended
                                         +--> pooled (no owner) --claim_store--> claiming --> ready
                                         +--> failed --retry--> (the operation that failed)
     any live state --delete--> deleting --delete_store--> deleted
@@ -47,6 +50,10 @@ SPECS = {
              cancel_on_delete=False, wait_for_lease=True),
         Spec(c.OP_CHANGE_URL, domains.change_url,
              timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_CERTIFICATE_TIMEOUT),
+        # Suspend and resume (issue 13): the release with its values switch
+        # `suspended` on or off (provisioning/install.py).
+        Spec(c.OP_SUSPEND, install.install, timeout=settings.STORE_PROVISION_TIMEOUT),
+        Spec(c.OP_RESUME, install.install, timeout=settings.STORE_PROVISION_TIMEOUT),
         Spec(c.OP_CLAIM, claim.claim,
              timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_CERTIFICATE_TIMEOUT),
     ]
@@ -78,6 +85,16 @@ def change_store_url(self, store_id: str) -> str:
     return operations.run(self, store_id, SPECS[c.OP_CHANGE_URL])
 
 
+@shared_task(bind=True, base=StoreTask, **SPECS[c.OP_SUSPEND].task_limits())
+def suspend_store(self, store_id: str) -> str:
+    return operations.run(self, store_id, SPECS[c.OP_SUSPEND])
+
+
+@shared_task(bind=True, base=StoreTask, **SPECS[c.OP_RESUME].task_limits())
+def resume_store(self, store_id: str) -> str:
+    return operations.run(self, store_id, SPECS[c.OP_RESUME])
+
+
 @shared_task(bind=True, base=StoreTask, **SPECS[c.OP_CLAIM].task_limits())
 def claim_store(self, store_id: str) -> str:
     return operations.run(self, store_id, SPECS[c.OP_CLAIM])
@@ -85,7 +102,8 @@ def claim_store(self, store_id: str) -> str:
 
 TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store,
          c.OP_UPGRADE: upgrade_store, c.OP_ROLLBACK: rollback_store,
-         c.OP_CHANGE_URL: change_store_url, c.OP_CLAIM: claim_store}
+         c.OP_CHANGE_URL: change_store_url, c.OP_SUSPEND: suspend_store,
+         c.OP_RESUME: resume_store, c.OP_CLAIM: claim_store}
 
 
 def dispatch(store_id: str, operation: str) -> bool:

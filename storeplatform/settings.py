@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "storeplatform.middleware.ProbeMiddleware",
+    # Before host validation: paused stores' hosts are not platform hosts.
+    "stores.middleware.PausedStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "storeplatform.middleware.PermissionsPolicyMiddleware",
@@ -209,6 +211,14 @@ STORE_TLS_CLUSTER_ISSUER = env("STORE_TLS_CLUSTER_ISSUER", "")
 # When set, storefront probes connect here and send the store's Host header
 # (the ingress controller's in-cluster address); otherwise the public URL.
 STORE_INGRESS_PROBE_URL = env("STORE_INGRESS_PROBE_URL", "")
+# --- Suspend and resume (issue 13) ---
+# Where a suspended store's Ingress sends its visitors: the in-cluster DNS
+# name and port of the platform's web Service, which answers every store host
+# that is paused with the "This store is paused" page (stores.middleware).
+# The store chart reaches it through an ExternalName Service. "" = no paused
+# page: the ingress controller answers 503 for a suspended store.
+STORE_PAUSED_BACKEND = env("STORE_PAUSED_BACKEND", "")
+STORE_PAUSED_PORT = env_int("STORE_PAUSED_PORT", 80)
 STORE_PROVISION_TIMEOUT = env_int("STORE_PROVISION_TIMEOUT", 600)
 STORE_DELETE_TIMEOUT = env_int("STORE_DELETE_TIMEOUT", 300)
 STORE_READY_PROBE_TIMEOUT = env_int("STORE_READY_PROBE_TIMEOUT", 60)

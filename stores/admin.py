@@ -143,7 +143,7 @@ class StoreAdmin(ReadOnlyAdmin):
     inlines = [CommandInline]
     change_form_template = "admin/stores/store/change_form.html"
     actions = ["retry_stores", "delete_stores", "force_fail_stores", "upgrade_stores",
-               "rollback_stores", "fleet_upgrade"]
+               "rollback_stores", "fleet_upgrade", "suspend_stores", "resume_stores"]
 
     def has_delete_permission(self, request, obj=None):
         return False  # a store is deleted by the platform (cluster first), not as a row
@@ -168,6 +168,12 @@ class StoreAdmin(ReadOnlyAdmin):
 
     def has_force_fail_permission(self, request):
         return may(request, "force_fail")
+
+    def has_suspend_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["suspend"])
+
+    def has_resume_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["resume"])
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -314,6 +320,18 @@ class StoreAdmin(ReadOnlyAdmin):
             return services.rollback_store(_actor(request), store, revision.number)
 
         self._each(request, queryset, previous, "Rolling back")
+
+    @admin.action(description="Suspend selected stores (no pods; a paused page)",
+                  permissions=["suspend"])
+    def suspend_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.suspend_store(_actor(request), s),
+                   "Suspending")
+
+    @admin.action(description="Resume selected suspended stores",
+                  permissions=["resume"])
+    def resume_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.resume_store(_actor(request), s),
+                   "Resuming")
 
     @admin.action(description="Fleet-upgrade the engine of the selected stores…",
                   permissions=["upgrade"])

@@ -18,6 +18,12 @@ ROLLING_BACK = "rolling_back"
 DEGRADED = "degraded"
 # The release gains or loses host names and the engine moves to its primary URL.
 CHANGING_URL = "changing_url"
+# --- Suspend and resume (issue 13) ---
+# Paused: the release stays deployed with its values switch `suspended` on
+# (no pods, volumes and Secrets kept); its host shows the platform's paused page.
+SUSPENDING = "suspending"
+SUSPENDED = "suspended"
+RESUMING = "resuming"
 # --- Warm pool (issue 13) ---
 # A provisioned store with no owner, a generic name and host, waiting to be
 # claimed by a create (stores/pool.py); invisible to users, not in any quota.
@@ -36,18 +42,22 @@ STATUS_CHOICES = [
     (ROLLING_BACK, "Rolling back"),
     (DEGRADED, "Degraded"),
     (CHANGING_URL, "Changing address"),
+    (SUSPENDING, "Suspending"),
+    (SUSPENDED, "Suspended"),
+    (RESUMING, "Resuming"),
     (POOLED, "Pooled"),
     (CLAIMING, "Claiming"),
 ]
 
 # States in which a worker is (or should be) doing something for the store.
 BUSY_STATES = frozenset(
-    {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, CLAIMING}
+    {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL,
+     SUSPENDING, RESUMING, CLAIMING}
 )
 # Stores that count against an owner's quota.
 LIVE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED,
-     CHANGING_URL, CLAIMING}
+     CHANGING_URL, SUSPENDING, SUSPENDED, RESUMING, CLAIMING}
 )
 # Stores whose release is installed and serving (or meant to be).
 RUNNING_STATES = frozenset({READY, DEGRADED})
@@ -55,14 +65,20 @@ RUNNING_STATES = frozenset({READY, DEGRADED})
 TRANSITIONS: dict[str, frozenset[str]] = {
     REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
     PROVISIONING: frozenset({READY, POOLED, FAILED, DELETING}),
-    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL}),
-    DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL}),
-    UPGRADING: frozenset({READY, POOLED, FAILED, DELETING}),
+    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL, SUSPENDING}),
+    DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL,
+                         SUSPENDING}),
+    # An upgrade of a suspended store leaves it suspended; of a pooled one, pooled.
+    UPGRADING: frozenset({READY, POOLED, SUSPENDED, FAILED, DELETING}),
     ROLLING_BACK: frozenset({READY, POOLED, FAILED, DELETING}),
     CHANGING_URL: frozenset({READY, FAILED, DELETING}),
+    SUSPENDING: frozenset({SUSPENDED, FAILED, DELETING}),
+    SUSPENDED: frozenset({RESUMING, UPGRADING, DELETING}),
+    RESUMING: frozenset({READY, FAILED, DELETING}),
     POOLED: frozenset({CLAIMING, DELETING, UPGRADING, ROLLING_BACK}),
     CLAIMING: frozenset({READY, FAILED, DELETING}),
-    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, CLAIMING}),
+    FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, SUSPENDING,
+                       RESUMING, CLAIMING}),
     DELETING: frozenset({DELETED, FAILED}),
     DELETED: frozenset(),
 }
@@ -72,12 +88,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 RETRYABLE_STATES = frozenset({FAILED})
 DELETABLE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL,
-     POOLED, CLAIMING}
+     SUSPENDING, SUSPENDED, RESUMING, POOLED, CLAIMING}
 )
 # An upgrade or rollback needs a release to act on.
 UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED, POOLED})
-# What a fleet upgrade moves to the current chart: running stores and the pool.
-FLEET_UPGRADE_STATES = frozenset({READY, DEGRADED, POOLED})
+# What a fleet upgrade moves to the current chart: running stores, the pool,
+# and paused stores (which stay paused).
+FLEET_UPGRADE_STATES = frozenset({READY, DEGRADED, POOLED, SUSPENDED})
+# Suspend pauses a running store; resume brings a suspended one back.
+SUSPENDABLE_STATES = RUNNING_STATES
+RESUMABLE_STATES = frozenset({SUSPENDED})
 
 # Operations a worker carries out.
 OP_PROVISION = "provision"
@@ -85,15 +105,19 @@ OP_DELETE = "delete"
 OP_UPGRADE = "upgrade"
 OP_ROLLBACK = "rollback"
 OP_CHANGE_URL = "change_url"
+OP_SUSPEND = "suspend"
+OP_RESUME = "resume"
 OP_CLAIM = "claim"  # a pooled store becomes a user's (provisioning/claim.py)
 OPERATION_CHOICES = [
     (OP_PROVISION, "Provision"), (OP_DELETE, "Delete"), (OP_UPGRADE, "Upgrade"),
-    (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"), (OP_CLAIM, "Claim"),
+    (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"),
+    (OP_SUSPEND, "Suspend"), (OP_RESUME, "Resume"), (OP_CLAIM, "Claim"),
 ]
 # The busy state each operation runs in.
 OPERATION_STATES = {
     OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
-    OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL, OP_CLAIM: CLAIMING,
+    OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL,
+    OP_SUSPEND: SUSPENDING, OP_RESUME: RESUMING, OP_CLAIM: CLAIMING,
 }
 # The state a requested operation waits in for a worker: its busy state,
 # except a new store, which is "requested" until a worker picks it up.

@@ -11,6 +11,9 @@ loop to show a progress bar. Either way the run survives a restart, and
 starting a new run resumes where an earlier one stopped, because stores
 already on the target version are not picked again.
 
+Suspended stores are upgraded too and stay suspended (issue 13): the chart
+is what changes, the values switch ``suspended`` is kept.
+
 Fleet upgrades are a service (they request upgrades like a person does,
 with the same rules and audit), so they live here, above provisioning.
 """
@@ -30,10 +33,13 @@ from stores.models import FleetUpgrade, Store
 
 log = logging.getLogger(__name__)
 
+# Where an upgraded store ends up (c.FLEET_UPGRADE_STATES: which it moves).
+UPGRADED_STATES = frozenset({c.READY, c.SUSPENDED, c.POOLED})
+
 
 def pending(engine: str, target: str):
-    """Running stores of the engine (and its warm pool) not yet on the
-    target chart version."""
+    """Running stores of the engine (its warm pool and its suspended stores
+    too) not yet on the target chart version."""
     return (
         Store.objects.filter(engine=engine, status__in=list(c.FLEET_UPGRADE_STATES))
         .exclude(chart_version=target)
@@ -89,8 +95,9 @@ def advance(run: FleetUpgrade, actor: services.Actor) -> FleetUpgrade:
                 return run  # still in flight
             for store_id in run.current:
                 store = Store.objects.get(pk=store_id)
-                # An upgraded pooled store goes back to the pool.
-                if (store.status in (c.READY, c.POOLED)
+                # An upgraded store goes back to where it was: ready,
+                # suspended (still paused) or pooled.
+                if (store.status in UPGRADED_STATES
                         and store.chart_version == run.target_version):
                     run.upgraded.append(store_id)
                 else:

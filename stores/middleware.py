@@ -2,8 +2,10 @@ from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.request import host_validation_re, split_domain_port, validate_host
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found as django_page_not_found
 
@@ -85,3 +87,62 @@ class NulByteMiddleware:
         return self.get_response(request)
 
 
+
+
+class PausedStoreMiddleware:
+    """The "This store is paused" page, for the hosts of suspended stores.
+
+    A suspended store runs no pods: its Ingress sends visitors to the
+    platform's web Service (an ExternalName Service in the store's chart,
+    value ``paused.backend``; docs/system-design.md, "Suspend and resume").
+    Those requests carry the store's Host, which is not a platform host:
+    they are answered here, before host validation, and only when the host
+    belongs to a paused store. Any other foreign host goes on to Django's
+    400 as before, so platform pages are never served under a store's name.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        host = _request_host(request)
+        if host and not validate_host(host, settings.ALLOWED_HOSTS):
+            store = _paused_store(host)
+            if store is not None:
+                return _paused_page(store)
+        return self.get_response(request)
+
+
+def _request_host(request) -> str:
+    """The Host header without its port, or "" when it is not a host name."""
+    raw = request.META.get("HTTP_HOST", "")
+    if not host_validation_re.match(raw):
+        return ""
+    domain, _port = split_domain_port(raw)
+    return domain
+
+
+def _paused_store(host: str):
+    # Imported here: middleware is loaded before the apps are ready.
+    from stores import constants as c
+    from stores.models import Domain, Store
+
+    paused = [c.SUSPENDING, c.SUSPENDED, c.RESUMING]
+    store = Store.objects.filter(host=host, status__in=paused).only("name").first()
+    if store is None:
+        domain = (Domain.objects.filter(hostname=host, store__status__in=paused)
+                  .select_related("store").only("store__name").first())
+        store = domain.store if domain else None
+    return store
+
+
+def _paused_page(store):
+    """503 with Retry-After: the shop is away for now, not gone (crawlers
+    keep its pages); never cached, since a resume brings it back."""
+    # No request context: none of the platform's middleware ran for a store host.
+    response = HttpResponse(render_to_string("stores/paused.html", {"store": store}),
+                            status=503)
+    response["Retry-After"] = "3600"
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -65,6 +65,10 @@ class Store(models.Model):
     # The host the release serves as the store's public address (a custom
     # domain made primary), as set by the last address change; "" = ``host``.
     public_host = models.CharField(max_length=253, blank=True)
+    # The release's values switch `suspended` (issue 13): set when a suspend
+    # is requested, cleared when a resume is. Every operation generates its
+    # values from it, so an upgrade of a paused store keeps it paused.
+    suspended = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -80,6 +84,8 @@ class Store(models.Model):
             models.Index(fields=["updated_at"], name="store_updated"),
             models.Index(fields=["status", "lease_expires_at"], name="store_status_lease"),
             models.Index(fields=["engine", "status"], name="store_engine_status"),
+            # The paused page finds a store by the Host of a request (issue 13).
+            models.Index(fields=["host"], name="store_host"),
         ]
         constraints = [
             # Hosts are unique among stores that still exist.
@@ -94,6 +100,8 @@ class Store(models.Model):
             ("rollback_store", "Can roll back any store"),
             ("retry_store", "Can retry any store"),
             ("force_fail_store", "Can force-fail any store"),
+            ("suspend_store", "Can suspend any store"),
+            ("resume_store", "Can resume any store"),
         ]
 
     def __str__(self) -> str:

@@ -29,6 +29,8 @@ OPERATOR_PERMISSIONS = {
     "upgrade": "stores.upgrade_store",
     "rollback": "stores.rollback_store",
     "force_fail": "stores.force_fail_store",
+    "suspend": "stores.suspend_store",
+    "resume": "stores.resume_store",
 }
 
 # Ids are made by stores.models.new_store_id: anything else names no store,

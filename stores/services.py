@@ -242,12 +242,17 @@ def delete_store(actor: Actor, store: Store) -> Store:
                     expect=c.DELETABLE_STATES, message="Deletion requested.")
 
 
+# A suspended store can be upgraded too (issue 13); it stays suspended.
+UPGRADE_FROM = c.UPGRADABLE_STATES | {c.SUSPENDED}
+
+
 def check_upgradable(store: Store) -> str:
     """The chart version an upgrade of the store would move to, or the
-    reason it cannot be upgraded now (StoreRequestError)."""
-    if store.status not in c.UPGRADABLE_STATES:
+    reason it cannot be upgraded now (StoreRequestError). A suspended store
+    is upgraded and stays suspended (its values switch)."""
+    if store.status not in UPGRADE_FROM:
         raise StoreRequestError(
-            f"Only ready, degraded or failed stores can be upgraded; this one is "
+            f"Only ready, degraded, suspended or failed stores can be upgraded; this one is "
             f"{store.status}.", status=409)
     if store.helm_revision is None:
         raise StoreRequestError("The store was never installed; retry it instead.", status=409)
@@ -258,7 +263,7 @@ def upgrade_store(actor: Actor, store: Store) -> Store:
     """Upgrade to the platform's current chart, same values and credentials."""
     version = check_upgradable(store)
     return _request(actor, store, c.OP_UPGRADE, "upgraded",
-                    expect=c.UPGRADABLE_STATES,
+                    expect=UPGRADE_FROM,
                     message=f"Upgrade to chart {version} requested.")
 
 
@@ -269,6 +274,11 @@ def check_rollback(store: Store, revision: int) -> Revision:
         raise StoreRequestError(
             f"Only ready, degraded or failed stores can be rolled back; this one is "
             f"{store.status}.", status=409)
+    if store.suspended:
+        # An earlier revision carries its own values: rolling back would
+        # start the shop's pods behind the platform's back.
+        raise StoreRequestError("The store is suspended; resume it before rolling back.",
+                                status=409)
     known = {rev.number: rev for rev in store.revisions.all()}
     if revision not in known:
         raise StoreRequestError(
@@ -298,6 +308,29 @@ def change_store_url(actor: Actor, store: Store) -> Store:
             f"{store.status}.", status=409)
     return _request(actor, store, c.OP_CHANGE_URL, "change_url", expect=c.RUNNING_STATES,
                     message="Address change requested.")
+
+
+# --- Suspend and resume (issue 13) ---
+def suspend_store(actor: Actor, store: Store) -> Store:
+    """Pause a running store: the release stays deployed with its values
+    switch ``suspended`` on (no pods, volumes and Secrets kept), and its
+    address shows the platform's paused page until it is resumed."""
+    if store.status not in c.SUSPENDABLE_STATES:
+        raise StoreRequestError(
+            f"Only ready or degraded stores can be suspended; this one is {store.status}.",
+            status=409)
+    return _request(actor, store, c.OP_SUSPEND, "suspended", expect=c.SUSPENDABLE_STATES,
+                    message="Suspend requested.", suspended=True)
+
+
+def resume_store(actor: Actor, store: Store) -> Store:
+    """Bring a suspended store back: values switch off, pods ready, the
+    storefront answering, then Ready."""
+    if store.status not in c.RESUMABLE_STATES:
+        raise StoreRequestError(
+            f"Only suspended stores can be resumed; this one is {store.status}.", status=409)
+    return _request(actor, store, c.OP_RESUME, "resumed", expect=c.RESUMABLE_STATES,
+                    message="Resume requested.", suspended=False)
 
 
 def previous_good_revision(store: Store) -> Revision | None:

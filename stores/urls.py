@@ -17,6 +17,8 @@ urlpatterns = [
     path("stores/<str:store_id>/upgrade/", views.upgrade, name="upgrade"),
     path("stores/<str:store_id>/rollback/", views.rollback, name="rollback"),
     path("stores/<str:store_id>/delete/", views.delete, name="delete"),
+    path("stores/<str:store_id>/suspend/", views.suspend, name="suspend"),
+    path("stores/<str:store_id>/resume/", views.resume, name="resume"),
     # Custom domains (stores/domain_views.py).
     path("stores/<str:store_id>/domains/", domain_views.card, name="domains"),
     path("stores/<str:store_id>/domains/add/", domain_views.add, name="domain-add"),

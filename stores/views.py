@@ -372,3 +372,50 @@ def delete(request, store_id: str):
     except services.StoreRequestError as exc:
         messages.error(request, exc.message)
     return redirect("stores:detail", store_id=store.id)
+
+
+# --- Suspend and resume (issue 13) ---
+# What each confirmation page says before the owner commits.
+PAUSE_CONFIRMATIONS = {
+    "suspend": {
+        "title": "Suspend {name}?",
+        "text": "The shop stops running: its pods go, so it uses no CPU or memory, and its "
+                "address shows \"This store is paused\" to visitors. Its data, files and "
+                "orders are kept; resume it whenever you like.",
+        "button": "Yes, suspend {name}",
+        "done": "Suspending {name}.",
+    },
+    "resume": {
+        "title": "Resume {name}?",
+        "text": "The shop starts again and is Ready once its storefront answers.",
+        "button": "Yes, resume {name}",
+        "done": "Resuming {name}.",
+    },
+}
+
+
+def _confirmed_action(request, store_id: str, action: str, service):
+    """GET: a confirmation page; POST: the service, then back to the store."""
+    store = get_store_for_user(request.user, store_id)
+    words = {k: v.format(name=store.name) for k, v in PAUSE_CONFIRMATIONS[action].items()}
+    if request.method == "GET":
+        return render(request, "stores/confirm_action.html",
+                      {"store": store, "action": action, "words": words})
+    try:
+        service(_actor(request), store)
+        messages.success(request, words["done"])
+    except services.StoreRequestError as exc:
+        messages.error(request, exc.message)
+    return redirect("stores:detail", store_id=store.id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def suspend(request, store_id: str):
+    return _confirmed_action(request, store_id, "suspend", services.suspend_store)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def resume(request, store_id: str):
+    return _confirmed_action(request, store_id, "resume", services.resume_store)

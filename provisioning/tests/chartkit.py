@@ -208,7 +208,9 @@ def workloads(docs: list[dict]) -> Iterator[tuple[str, str, int, dict]]:
                 "spec"]
         elif kind == "CronJob":
             job = spec["jobTemplate"]["spec"]
-            yield kind, doc["metadata"]["name"], job.get("parallelism", 1), job["template"]["spec"]
+            # A suspended CronJob starts no Jobs, so it runs no pods.
+            pods = 0 if spec.get("suspend") else job.get("parallelism", 1)
+            yield kind, doc["metadata"]["name"], pods, job["template"]["spec"]
         elif kind == "Pod":
             yield kind, doc["metadata"]["name"], 1, spec
 

@@ -165,6 +165,15 @@ ACT = error_responses(400, 401, 403, 404, 409, 503)
         summary="List the store's timeline",
         description="Every status change, step (with its duration), retry and warning, "
         "oldest first, by cursor."),
+    suspend=extend_schema(
+        summary="Suspend a store",
+        description="Pauses a ready or degraded store (202, status `suspending`, then "
+        "`suspended`): its pods stop, its volumes and data stay, and its address shows "
+        "\"This store is paused\". 409 from any other state."),
+    resume=extend_schema(
+        summary="Resume a suspended store",
+        description="Starts the shop again (202, status `resuming`); it is `ready` once its "
+        "pods are ready and its storefront answers. 409 unless the store is `suspended`."),
     credentials=extend_schema(
         summary="Get the store's admin login",
         description="The admin URL, user name, email and password of the shop. Owner only "
@@ -255,6 +264,23 @@ class StoreViewSet(
     def upgrade(self, request, pk=None):
         """Upgrade to the platform's current chart version (same values, credentials)."""
         store = services.upgrade_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[ID_PARAMETER], request=None,
+                   responses={202: StoreSerializer, **ACT})
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        """Pause a ready or degraded store: no pods (0 CPU, 0 memory requested),
+        volumes and credentials kept, its address shows a paused page."""
+        store = services.suspend_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[ID_PARAMETER], request=None,
+                   responses={202: StoreSerializer, **ACT})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Bring a suspended store back: Ready once its storefront answers."""
+        store = services.resume_store(actor_for(request), self.get_object())
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[ID_PARAMETER], request=RollbackSerializer, responses={

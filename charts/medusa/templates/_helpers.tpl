@@ -226,3 +226,24 @@ address on that port is reachable.
     - port: {{ .Values.smtp.port }}
       protocol: TCP
 {{- end -}}
+
+{{/* Suspend and resume (issue 13): replicas of every Deployment and
+StatefulSet, none while the store is suspended. */}}
+{{- define "medusa.replicas" -}}
+{{- if .Values.suspended }}0{{ else }}1{{ end -}}
+{{- end -}}
+
+{{/* The backend of the store's Ingresses: the shop, or while suspended the
+platform's paused page through the ExternalName Service (templates/paused.yaml). */}}
+{{- define "medusa.backend" -}}
+service:
+{{- if and .Values.suspended .Values.paused.backend }}
+  name: {{ include "medusa.fullname" . }}-paused
+  port:
+    number: {{ .Values.paused.port }}
+{{- else }}
+  name: {{ include "medusa.fullname" . }}-medusa
+  port:
+    name: http
+{{- end }}
+{{- end -}}

@@ -157,3 +157,24 @@ podAffinity:
           {{- include "woo.selectorLabels" . | nindent 10 }}
           app.kubernetes.io/component: wordpress
 {{- end -}}
+
+{{/* Suspend and resume (issue 13): replicas of every Deployment and
+StatefulSet, none while the store is suspended. */}}
+{{- define "woo.replicas" -}}
+{{- if .Values.suspended }}0{{ else }}1{{ end -}}
+{{- end -}}
+
+{{/* The backend of the store's Ingresses: the shop, or while suspended the
+platform's paused page through the ExternalName Service (templates/paused.yaml). */}}
+{{- define "woo.backend" -}}
+service:
+{{- if and .Values.suspended .Values.paused.backend }}
+  name: {{ include "woo.fullname" . }}-paused
+  port:
+    number: {{ .Values.paused.port }}
+{{- else }}
+  name: {{ include "woo.fullname" . }}-wordpress
+  port:
+    name: http
+{{- end }}
+{{- end -}}
