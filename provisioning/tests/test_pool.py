@@ -290,12 +290,13 @@ def test_twenty_simultaneous_creates_with_a_pool_of_five_claim_each_once(django_
     assert not Store.objects.filter(status=c.POOLED).exists()
 
 
-def test_pooled_stores_kept_suspended_are_refused_until_suspend_resume_exists():
+def test_pooled_stores_kept_suspended_are_refused_until_the_pool_uses_suspend():
     env = {**os.environ, "STORE_POOL_SUSPENDED": "true"}
     proc = subprocess.run([sys.executable, "manage.py", "check"], env=env,
                           capture_output=True, text=True, cwd=django_settings.BASE_DIR)
     assert proc.returncode != 0
-    assert "STORE_POOL_SUSPENDED=true needs suspend/resume" in proc.stderr
+    assert "STORE_POOL_SUSPENDED=true needs suspend/resume wired into the warm pool" in (
+        proc.stderr)
 
 
 def _pooled_row(chart_version: str | None = None) -> Store:
