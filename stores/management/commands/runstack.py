@@ -100,6 +100,11 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # Shutting down: a second Ctrl-C or SIGTERM (a supervisor, an
+            # impatient user) must not cut the cleanup short and leave the
+            # embedded Redis and PostgreSQL behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for proc in processes.values():
                 if proc.poll() is None:
                     proc.terminate()
