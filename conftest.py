@@ -9,6 +9,7 @@ renders charts with the real helm).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -93,11 +94,20 @@ class Cluster:
             self.fake.faults["default_certificate"] = "wildcard"
             self.fake.faults["wildcard_domain"] = self.settings.STORE_BASE_DOMAIN
 
+    # The fake helm rewrites the rules file under an exclusive flock (it
+    # counts down ``times``); take the lock too, or a read between its
+    # truncate and its write sees an empty list.
     def helm_faults(self, *rules: dict) -> None:
-        self.faults_file.write_text(json.dumps(list(rules)))
+        with open(self.faults_file, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(list(rules)))
 
     def helm_faults_left(self) -> list[dict]:
-        return json.loads(self.faults_file.read_text() or "[]")
+        with open(self.faults_file) as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            return json.loads(handle.read() or "[]")
 
     def managed_namespaces(self) -> list[str]:
         return [ns["metadata"]["name"] for ns in
