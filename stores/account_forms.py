@@ -67,32 +67,27 @@ class EndpointEventsForm(forms.Form):
     )
 
 
-class EmailChangeForm(forms.Form):
+class PasswordConfirmedForm(forms.Form):
+    """A form that asks for the signed-in user's password before it acts."""
+
+    password = forms.CharField(widget=forms.PasswordInput(attrs={
+        "autocomplete": "current-password"}), label="Your password")
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+
+class EmailChangeForm(PasswordConfirmedForm):
     email = forms.EmailField(label="New e-mail address", max_length=150)
-    password = forms.CharField(widget=forms.PasswordInput(attrs={
-        "autocomplete": "current-password"}), label="Your password")
-
-    def __init__(self, user, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
-        return password
+    field_order = ["email", "password"]
 
 
-class DeleteAccountForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput(attrs={
-        "autocomplete": "current-password"}), label="Your password")
-
-    def __init__(self, user, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
-        return password
+class DeleteAccountForm(PasswordConfirmedForm):
+    pass
