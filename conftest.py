@@ -377,3 +377,27 @@ def fake_dns(settings):
     settings.STORE_DNS_RESOLVERS = [server.address]
     yield server
     server.stop()
+
+
+# --- Object storage (store backups, issue 12) -----------------------------------
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """A real S3-compatible server (moto_server) on loopback, one per session."""
+    from provisioning.tests.s3kit import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def object_storage(moto_server, tmp_path):
+    """A fresh bucket on the moto server: ``.endpoint``, ``.bucket``,
+    ``.region``, ``.access_key_file``, ``.secret_key_file``, ``.config`` (a
+    provisioning.objectstore.Config), ``.env`` (the S3_* variables of the
+    backup scripts), and helpers ``.object_keys(prefix)``, ``.read(key)``,
+    ``.write(key, body)``, ``.client()`` (provisioning/tests/s3kit.py)."""
+    from provisioning.tests.s3kit import new_bucket
+
+    return new_bucket(moto_server, tmp_path / "object-storage")
