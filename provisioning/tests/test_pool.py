@@ -390,6 +390,43 @@ def test_a_stale_suspended_pooled_store_is_replaced_not_handed_out(
     assert fresh.chart_version == get_engine(WOO).chart_version
 
 
+def test_a_fleet_upgrade_of_a_suspended_pooled_store_leaves_it_suspended_and_claimable(
+        api, cluster, eager, settings, suspended_pool):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager, times=2)
+    [store] = waiting_suspended()
+    current = store.chart_version
+    Store.objects.filter(pk=store.id).update(chart_version="0.0.1")  # built on an older chart
+    assert [s.id for s in fleet.pending(WOO, current)] == [store.id]
+    with eager():  # what each fleet batch calls
+        services.upgrade_store(services.Actor(None, via="fleet"), store)
+    store.refresh_from_db()
+    assert (store.status, store.chart_version, store.owner) == (c.SUSPENDED, current, None)
+    assert statuses(store)[-2:] == [c.UPGRADING, c.SUSPENDED]
+    assert set(workloads(cluster, store).values()) == {0}
+    with eager():
+        assert create(api).json()["id"] == store.id
+    store.refresh_from_db()
+    assert store.status == c.READY, store.status_message
+
+
+def test_a_pooled_store_whose_suspend_failed_is_replaced(cluster, eager, settings,
+                                                        suspended_pool):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [broken] = pooled()
+    cluster.helm_faults({"command": "upgrade", "action": "fail", "stderr": "boom", "times": 9})
+    fill(eager)
+    broken.refresh_from_db()
+    assert (broken.status, broken.operation) == (c.FAILED, c.OP_SUSPEND)
+    cluster.helm_faults()
+    fill(eager, times=2)  # replaced and rebuilt, then the new one suspended
+    broken.refresh_from_db()
+    assert broken.status == c.DELETED
+    [fresh] = waiting_suspended()
+    assert fresh.id != broken.id
+
+
 def test_the_pool_never_suspends_a_store_claimed_since_it_was_read(api, user, cluster, eager,
                                                                    settings):
     settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
