@@ -346,6 +346,11 @@ def resume_store(actor: Actor, store: Store) -> Store:
     if store.status not in c.RESUMABLE_STATES:
         raise StoreRequestError(
             f"Only suspended stores can be resumed; this one is {store.status}.", status=409)
+    if store.owner_id is None:
+        # A resume ends in ready, which a store without an owner never is.
+        raise StoreRequestError(
+            "This store waits in the warm pool: the create that claims it resumes it.",
+            status=409)
     return _request(actor, store, c.OP_RESUME, "resumed", expect=c.RESUMABLE_STATES,
                     message="Resume requested.", suspended=False)
 

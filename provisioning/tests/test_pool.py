@@ -365,6 +365,16 @@ def test_a_create_claims_a_suspended_pooled_store_and_its_claim_resumes_it(
     assert [s.id for s in waiting_suspended()] == [refill.id]
 
 
+def test_a_suspended_pooled_store_is_resumed_by_its_claim_not_by_an_operator(staff_api):
+    store = _pooled_row(status=c.SUSPENDED)
+    response = staff_api.post(f"/api/stores/{store.id}/resume/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "This store waits in the warm pool: the create that claims it resumes it.")
+    store.refresh_from_db()
+    assert store.status == c.SUSPENDED
+
+
 def test_a_running_pooled_store_is_claimed_before_a_suspended_one(api):
     _pooled_row(status=c.SUSPENDED)  # older
     running = _pooled_row()
