@@ -3,6 +3,7 @@ and claimed from the pool; what a claim costs the platform; how long a refill
 takes.
 
     .venv/bin/python bench/pool.py [--stores 20] [--install 60] [--upgrade 5] [--workers 4]
+                                   [--suspended]
 
 The fake helm models the cluster's time per command (FAKE_HELM_DELAY_INSTALL
 for a first install, FAKE_HELM_DELAY_UPGRADE for an upgrade of a deployed
@@ -25,13 +26,23 @@ each) serve both queues.
    builds share the workers with the claims, as with a worker started
    without -Q.
 
+``--suspended`` runs the same with STORE_POOL_SUSPENDED=true (stack and this
+process): the refill waits until the pool's stores are built *and*
+suspended, and each claim resumes one in its upgrade. The fake helm models a
+resume as any upgrade (FAKE_HELM_DELAY_UPGRADE): the pods' start, which a
+resume waits for on a real cluster, is not modelled.
+
+The CPU and memory requests the pool holds after the refill: its stores,
+counted by status (running ``pooled`` or ``suspended``), times one store's
+requests as ``helm template`` renders the chart with the local profile
+(bench/footprint.py, long-running pods, setup Jobs left out), running and
+with ``suspended: true``. Rendered, not read from pods: this harness runs
+the fake helm without rendering (FAKE_HELM_RENDER=0).
+
 Targets (issue 13): the platform's time per claim < 100 ms. The
 10 s-to-Ready target is for a real cluster (docs/benchmarks.md says how to
 measure it on k3d); here 202 to Ready of a claim is the upgrade delay plus
-the platform's time. CPU/memory the pool holds are not measured here: the
-fake helm does not render pods with this harness (FAKE_HELM_RENDER=0);
-bench/footprint.py gives the requests of one store, the pool holds size x that.
-Exits 1 when a target is missed.
+the platform's time. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -100,7 +111,7 @@ def wait_ready(ids, timeout: float) -> dict[str, float]:
     raise TimeoutError(f"not all {len(ids)} ready after {timeout}s")
 
 
-def refill(size: int, timeout: float) -> float:
+def refill(size: int, timeout: float, suspended: bool) -> float:
     from django.conf import settings
 
     from stores import constants as c
@@ -111,13 +122,44 @@ def refill(size: int, timeout: float) -> float:
     # This process builds the whole pool at once; the workers keep the default
     # (one build at a time) for the refills each claim asks for.
     settings.STORE_POOL_REFILL_CONCURRENCY = size
+    settings.STORE_POOL_SUSPENDED = suspended
+    waiting = c.SUSPENDED if suspended else c.POOLED
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         pool.maintain()
-        if Store.objects.filter(owner__isnull=True, status=c.POOLED).count() >= size:
+        if Store.objects.filter(owner__isnull=True, status=waiting).count() >= size:
             return time.monotonic() - started
         time.sleep(1)
-    raise TimeoutError(f"the pool did not reach {size} in {timeout}s")
+    raise TimeoutError(f"the pool did not reach {size} {waiting} stores in {timeout}s")
+
+
+def pool_requests() -> list[list[str]]:
+    """What the pool holds now, by status: its stores times one store's
+    long-running requests, rendered running and suspended (see the module
+    docstring)."""
+    from footprint import Amount, pod_amount, render
+
+    from provisioning.tests import chartkit
+    from stores import constants as c
+    from stores.models import Store
+
+    def steady(set_values=None) -> Amount:
+        total = Amount()
+        for kind, _, pods, spec in chartkit.workloads(render("woocommerce", "local",
+                                                             set_values)):
+            if kind not in {"Job", "CronJob"}:
+                total += pod_amount(spec, "requests", pods)
+        return total
+
+    per_store = {c.POOLED: steady(), c.SUSPENDED: steady({"suspended": True})}
+    rows, held = [], Amount()
+    for status, amount in per_store.items():
+        count = Store.objects.filter(owner__isnull=True, status=status).count()
+        total = Amount(amount.cpu * count, amount.memory * count)
+        held += total
+        rows.append([status, str(count), str(amount), str(total)])
+    rows.append(["the pool holds", "", "", str(held)])
+    return rows
 
 
 def claim_helm_seconds(stack: Stack, created: dict[str, dict]) -> dict[str, float]:
@@ -161,12 +203,16 @@ def main() -> int:
     parser.add_argument("--install", type=float, default=60.0, help="seconds per first install")
     parser.add_argument("--upgrade", type=float, default=5.0, help="seconds per upgrade")
     parser.add_argument("--workers", type=int, default=4, help="worker processes")
+    parser.add_argument("--suspended", action="store_true",
+                        help="keep the pool suspended (STORE_POOL_SUSPENDED=true)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"fake helm: install {args.install:.1f} s, upgrade {args.upgrade:.1f} s; "
-          f"{args.stores} creates at once; {args.workers} worker processes x concurrency 1")
+          f"{args.stores} creates at once; {args.workers} worker processes x concurrency 1; "
+          f"pool kept {'suspended' if args.suspended else 'running'}")
     env = {"FAKE_HELM_DELAY_INSTALL": str(args.install),
            "FAKE_HELM_DELAY_UPGRADE": str(args.upgrade),
+           "STORE_POOL_SUSPENDED": "true" if args.suspended else "false",
            # The stack serves plain HTTP on loopback (DEBUG off would redirect).
            "DJANGO_SECURE_SSL_REDIRECT": "false"}
     rounds = -(-args.stores // args.workers)
@@ -176,7 +222,8 @@ def main() -> int:
         cold_ready = wait_ready(list(cold), timeout)
         cold_times = [cold_ready[i] - cold[i]["accepted"] for i in cold]
 
-        refill_seconds = refill(args.stores, timeout)
+        refill_seconds = refill(args.stores, timeout, args.suspended)
+        held = pool_requests()
 
         warm = create_all(stack, args.stores, "warm")
         claimed = [i for i in warm if warm[i]["status"] == "claiming"]
@@ -209,8 +256,12 @@ def main() -> int:
           "helm slot):")
     print(table(steps, ["step", "median"]))
     print(f"\nclaimed from the pool: {len(claimed)} of {len(warm)}")
-    print(f"refill of {args.stores} pooled stores: {refill_seconds:.1f} s "
-          f"(ideal at {args.workers} workers: {rounds * args.install:.1f} s)")
+    kept = "built and suspended" if args.suspended else "pooled"
+    print(f"refill of {args.stores} {kept} stores: {refill_seconds:.1f} s "
+          f"(ideal at {args.workers} workers: {rounds * args.install:.1f} s"
+          f"{f' + {rounds * args.upgrade:.1f} s of suspends' if args.suspended else ''})")
+    print("\nCPU/memory requests the full pool holds (long-running pods, rendered):")
+    print(table(held, ["status", "stores", "per store", "total"]))
     p95 = summary(platform)["p95"]
     ok = len(claimed) == len(warm) and p95 < PLATFORM_TARGET
     print(f"platform time per claim p95 {ms(p95)} (target < {ms(PLATFORM_TARGET)}): "

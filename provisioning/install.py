@@ -47,6 +47,8 @@ DONE_MESSAGES = {
 # A suspended store that was upgraded is still suspended.
 DONE_SUSPENDED = "The upgrade is done; the store is still suspended."
 POOLED_MESSAGE = "The store is ready and waits in the warm pool."
+POOLED_SUSPENDED_MESSAGE = ("The store waits in the warm pool, suspended: it runs no pods "
+                            "until a claim resumes it.")
 
 
 def install(op: Operation) -> None:
@@ -73,6 +75,8 @@ def install(op: Operation) -> None:
                 "helm_revision": release.get("version")}
     if values["suspended"]:
         message = DONE_SUSPENDED if op.kind == c.OP_UPGRADE else DONE_MESSAGES[op.kind]
+        if store.owner_id is None and op.kind == c.OP_SUSPEND:
+            message = POOLED_SUSPENDED_MESSAGE
         op.finish(c.SUSPENDED, message=message, **revision)
         return
     certificates.wait(op, certificates.expected(values))

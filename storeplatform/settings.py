@@ -354,13 +354,10 @@ CELERY_IMPORTS = ["provisioning.housekeeping", "stores.fleet", "stores.domains"]
 # in admin overrides these. 0: no pool, nothing changes.
 STORE_POOL_SIZE_WOOCOMMERCE = env_int("STORE_POOL_SIZE_WOOCOMMERCE", 0)
 STORE_POOL_SIZE_MEDUSA = env_int("STORE_POOL_SIZE_MEDUSA", 0)
-# Pooled stores kept suspended: suspend/resume exists, but the pool does not
-# suspend its stores nor the claim resume them yet (docs/system-design.md).
+# Pooled stores kept suspended (no pods, no CPU or memory requested) once
+# built; a claim then resumes the store in its one helm upgrade, which costs
+# the time of the pods' start (docs/system-design.md, "Warm pool").
 STORE_POOL_SUSPENDED = env_bool("STORE_POOL_SUSPENDED", False)
-if STORE_POOL_SUSPENDED:
-    raise RuntimeError(
-        "STORE_POOL_SUSPENDED=true needs suspend/resume wired into the warm pool, which "
-        "is not done yet: unset it (pooled stores are then kept running).")
 # How often beat tops the pool up, and how many pooled stores may be built at
 # once (each takes a worker slot and a helm slot while it installs).
 STORE_POOL_INTERVAL = env_int("STORE_POOL_INTERVAL", 60)

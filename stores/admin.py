@@ -124,8 +124,9 @@ class PoolPolicyAdmin(admin.ModelAdmin):
 
     @admin.display(description="pooled now")
     def in_pool(self, obj):
+        # Kept suspended (STORE_POOL_SUSPENDED) or not, they wait to be claimed.
         return Store.objects.filter(owner__isnull=True, engine=obj.engine,
-                                    status=c.POOLED).count()
+                                    status__in=[c.POOLED, c.SUSPENDED]).count()
 
 
 @admin.register(Store)

@@ -13,6 +13,13 @@ slots (docs/system-design.md, "Warm pool").
 Pooled stores are invisible to users (they have no owner), counted in no
 quota, shown in admin (status "Pooled"), upgraded by fleet upgrades; a pooled
 store on an older chart is replaced rather than handed out.
+
+With STORE_POOL_SUSPENDED, ``maintain`` also suspends each pooled store once
+it is built (``services.suspend_store``, the users' suspend: status
+``suspended``, still without an owner), so the pool requests no CPU or
+memory; a claim resumes it in its own helm upgrade (provisioning/claim.py).
+Turning the setting off leaves suspended pooled stores as they are: they are
+claimed (and resumed) like the others, running ones first.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ ACTOR = services.Actor(None, via="pool")
 POOLED_NAME = "Warm pool store"
 # Stores of the pool on their way to ``pooled`` (or back, after an upgrade).
 BUILDING_STATES = frozenset({c.REQUESTED, c.PROVISIONING})
-POOL_STATES = BUILDING_STATES | {c.POOLED, c.UPGRADING, c.ROLLING_BACK}
+# Waiting to be claimed: running, or suspended (STORE_POOL_SUSPENDED).
+WAITING_STATES = services.CLAIMABLE_STATES
+POOL_STATES = BUILDING_STATES | WAITING_STATES | {c.UPGRADING, c.ROLLING_BACK, c.SUSPENDING}
 # Two maintain runs at once (a slow one and the next beat) could both see a
 # gap and fill it twice.
 LOCK_KEY = "storeplatform:pool:maintain"
@@ -53,8 +62,8 @@ def target_size(engine: str) -> int:
 
 
 def pool_of(engine: str):
-    """The engine's pool: stores without an owner that are pooled or on
-    their way there."""
+    """The engine's pool: stores without an owner that are pooled (or kept
+    suspended) or on their way there."""
     return Store.objects.filter(owner__isnull=True, engine=engine,
                                 status__in=list(POOL_STATES))
 
@@ -62,7 +71,8 @@ def pool_of(engine: str):
 @shared_task(ignore_result=True)
 def maintain() -> dict:
     """Beat: for each engine, replace stale and broken pooled stores, trim
-    the pool to its size, and start building what is missing."""
+    the pool to its size, suspend what waits (STORE_POOL_SUSPENDED) and
+    start building what is missing."""
     if not cache.add(LOCK_KEY, "1", timeout=max(30, settings.STORE_POOL_INTERVAL)):
         return {}
     try:
@@ -77,7 +87,7 @@ def maintain() -> dict:
 
 
 def maintain_engine(engine: str) -> dict:
-    counts = {"replaced": 0, "trimmed": 0, "started": 0}
+    counts = {"replaced": 0, "trimmed": 0, "suspended": 0, "started": 0}
     size = target_size(engine)
     try:
         ENGINES[engine].check_available()
@@ -90,7 +100,7 @@ def maintain_engine(engine: str) -> dict:
     # that did not finish) go the same way; a failed deletion is the
     # reconciler's to retry.
     unusable = Store.objects.filter(owner__isnull=True, engine=engine).filter(
-        status=c.POOLED).exclude(chart_version=current) | Store.objects.filter(
+        status__in=list(WAITING_STATES)).exclude(chart_version=current) | Store.objects.filter(
         owner__isnull=True, engine=engine, status=c.FAILED).exclude(operation=c.OP_DELETE)
     for store in unusable:
         if _delete(store, "Replaced: a pooled store on an older chart or a failed build."):
@@ -99,12 +109,15 @@ def maintain_engine(engine: str) -> dict:
     pool = list(pool_of(engine).order_by("created_at", "id"))
     # Too many (the size went down): the newest waiting ones go first.
     surplus = len(pool) - size
-    for store in reversed([s for s in pool if s.status == c.POOLED]):
+    for store in reversed([s for s in pool if s.status in WAITING_STATES]):
         if surplus <= 0:
             break
         if _delete(store, "Trimmed: the warm pool is smaller now."):
             counts["trimmed"] += 1
             surplus -= 1
+
+    if settings.STORE_POOL_SUSPENDED:
+        counts["suspended"] = _suspend_waiting(engine, current)
 
     building = sum(1 for s in pool if s.status in BUILDING_STATES)
     missing = size - len(pool)
@@ -112,6 +125,22 @@ def maintain_engine(engine: str) -> dict:
         create_pooled(engine)
         counts["started"] += 1
     return counts
+
+
+def _suspend_waiting(engine: str, current: str) -> int:
+    """Suspend the engine's running pooled stores on the current chart (a
+    stale one is replaced, not suspended). A suspend is one helm upgrade of
+    a running release, on the pool's queue like its builds; a claim that
+    takes the store first wins (the request expects ``pooled``)."""
+    suspended = 0
+    for store in pool_of(engine).filter(status=c.POOLED, chart_version=current):
+        try:
+            services.suspend_store(ACTOR, store)
+        except services.StoreRequestError as exc:
+            log.info("warm pool: store=%s not suspended: %s", store.id, exc.message)
+            continue
+        suspended += 1
+    return suspended
 
 
 def _delete(store: Store, why: str) -> bool:

@@ -122,6 +122,11 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
     return store
 
 
+# A pooled store waiting to be claimed: running, or kept suspended by the
+# pool (STORE_POOL_SUSPENDED, stores/pool.py). Ownerless stores only.
+CLAIMABLE_STATES = frozenset({c.POOLED, c.SUSPENDED})
+
+
 def _claim_pooled(actor: Actor, engine: str, *, name: str, slug: str) -> Store | None:
     """Take a pooled store of the engine for the new store, if one is ready
     on the current chart: it becomes the actor's under their name, slug and
@@ -133,12 +138,20 @@ def _claim_pooled(actor: Actor, engine: str, *, name: str, slug: str) -> Store |
     one another, and never get the same one."""
     pooled = (
         Store.objects.select_for_update(skip_locked=True)
-        .filter(owner__isnull=True, engine=engine, status=c.POOLED,
+        .filter(owner__isnull=True, engine=engine, status__in=list(CLAIMABLE_STATES),
                 chart_version=get_engine(engine).chart_version)
-        .order_by("created_at", "id").first()
+        # A running one first: a suspended one costs a resume (STORE_POOL_SUSPENDED).
+        .order_by("suspended", "created_at", "id").first()
     )
     if pooled is None:
         return None
+    title = ENGINES[engine].title
+    if pooled.status == c.SUSPENDED:
+        came = (f"Came from the warm pool: a {title} store built in advance and kept "
+                "suspended is resumed and takes its name and address.")
+    else:
+        came = (f"Came from the warm pool: a {title} store built in advance takes its name "
+                "and address.")
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -150,11 +163,11 @@ def _claim_pooled(actor: Actor, engine: str, *, name: str, slug: str) -> Store |
         raise StoreRequestError(
             "That name was just taken; please try again.", field="name", status=409
         ) from exc
+    # The claim's one helm upgrade resumes a suspended store: its values
+    # switch goes off with the rest of its real values (provisioning/claim.py).
     if not transitions.request_operation(
-        pooled.pk, c.OP_CLAIM, expect={c.POOLED}, actor=actor.label,
-        message=f"Came from the warm pool: a {ENGINES[engine].title} store built in advance "
-                "takes its name and address.",
-        deadline=tasks.deadline_for(c.OP_CLAIM),
+        pooled.pk, c.OP_CLAIM, expect=CLAIMABLE_STATES, actor=actor.label, message=came,
+        deadline=tasks.deadline_for(c.OP_CLAIM), suspended=False,
     ):  # pragma: no cover - the row is locked and was pooled: nothing can move it
         raise StoreRequestError("The store could not be created; please try again.", status=409)
     audit(actor, "create", pooled.pk, name=name, engine=engine, pooled=True)
@@ -315,11 +328,15 @@ def suspend_store(actor: Actor, store: Store) -> Store:
     """Pause a running store: the release stays deployed with its values
     switch ``suspended`` on (no pods, volumes and Secrets kept), and its
     address shows the platform's paused page until it is resumed."""
-    if store.status not in c.SUSPENDABLE_STATES:
+    # A store without an owner is the warm pool's: it is suspended from
+    # pooled (STORE_POOL_SUSPENDED), and only from there, so a stale read of
+    # one claimed meanwhile cannot suspend its new owner's store.
+    states = {c.POOLED} if store.owner_id is None else c.SUSPENDABLE_STATES
+    if store.status not in states:
         raise StoreRequestError(
             f"Only ready or degraded stores can be suspended; this one is {store.status}.",
             status=409)
-    return _request(actor, store, c.OP_SUSPEND, "suspended", expect=c.SUSPENDABLE_STATES,
+    return _request(actor, store, c.OP_SUSPEND, "suspended", expect=states,
                     message="Suspend requested.", suspended=True)
 
 
@@ -329,6 +346,11 @@ def resume_store(actor: Actor, store: Store) -> Store:
     if store.status not in c.RESUMABLE_STATES:
         raise StoreRequestError(
             f"Only suspended stores can be resumed; this one is {store.status}.", status=409)
+    if store.owner_id is None:
+        # A resume ends in ready, which a store without an owner never is.
+        raise StoreRequestError(
+            "This store waits in the warm pool: the create that claims it resumes it.",
+            status=409)
     return _request(actor, store, c.OP_RESUME, "resumed", expect=c.RESUMABLE_STATES,
                     message="Resume requested.", suspended=False)
 

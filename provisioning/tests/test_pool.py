@@ -4,9 +4,6 @@ create claims one, and the claim renames it through the URL-change step.
 Through the fake helm and the fake cluster: pooled stores are provisioned by
 the real ``provision`` operation and claimed by the real ``claim`` one."""
 
-import os
-import subprocess
-import sys
 import threading
 from datetime import timedelta
 
@@ -16,10 +13,11 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from provisioning import tasks
+from provisioning import kube, tasks
 from provisioning.engines import get_engine
+from provisioning.tests.test_suspend import ingress_backends, workloads
 from stores import constants as c
-from stores import fleet, pool
+from stores import fleet, pool, services
 from stores.models import PoolPolicy, Store, StoreCredentials
 
 pytestmark = pytest.mark.django_db
@@ -200,10 +198,11 @@ def test_a_claim_that_fails_keeps_the_users_store_and_the_pool_builds_a_replacem
     assert store.host == "acme-shop.localtest.me"
 
 
+@pytest.mark.parametrize("status", [c.POOLED, c.SUSPENDED])
 def test_pooled_stores_are_invisible_to_users_and_not_counted_in_quotas(
-        api, staff_api, user, settings):
+        api, staff_api, user, settings, status):
     settings.STORE_MAX_PER_USER = 1
-    stores = [_pooled_row() for _ in range(2)]
+    stores = [_pooled_row(status=status) for _ in range(2)]
 
     assert api.get("/api/stores/").json()["results"] == []
     assert api.get(f"/api/stores/{stores[0].id}/").status_code == 404
@@ -251,16 +250,19 @@ def test_a_pooled_stores_timeline_notifies_no_one(user):
     assert not OutgoingEmail.objects.exists()
 
 
-def test_fleet_upgrades_include_pooled_stores():
-    store = _pooled_row(chart_version="0.0.1")
+@pytest.mark.parametrize("status", [c.POOLED, c.SUSPENDED])
+def test_fleet_upgrades_include_pooled_stores(status):
+    store = _pooled_row(chart_version="0.0.1", status=status)
     assert list(fleet.pending(WOO, get_engine(WOO).chart_version)) == [store]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twenty_simultaneous_creates_with_a_pool_of_five_claim_each_once(django_user_model):
+@pytest.mark.parametrize("status", [c.POOLED, c.SUSPENDED])
+def test_twenty_simultaneous_creates_with_a_pool_of_five_claim_each_once(django_user_model,
+                                                                         status):
     from conftest import api_token
 
-    waiting = {_pooled_row().id for _ in range(5)}
+    waiting = {_pooled_row(status=status).id for _ in range(5)}
     tokens = [api_token(django_user_model.objects.create_user(f"racer{n}")) for n in range(20)]
     barrier = threading.Barrier(20)
     answers = []
@@ -287,23 +289,179 @@ def test_twenty_simultaneous_creates_with_a_pool_of_five_claim_each_once(django_
     assert len(cold) == 15 and not set(cold) & waiting
     owners = Store.objects.filter(pk__in=waiting).values_list("owner_id", flat=True)
     assert len(set(owners)) == 5 and None not in owners
-    assert not Store.objects.filter(status=c.POOLED).exists()
+    assert not Store.objects.filter(owner__isnull=True).exists()
+    # Every claim turned the values switch off: its upgrade resumes the store.
+    assert not Store.objects.filter(pk__in=waiting, suspended=True).exists()
 
 
-def test_pooled_stores_kept_suspended_are_refused_until_the_pool_uses_suspend():
-    env = {**os.environ, "STORE_POOL_SUSPENDED": "true"}
-    proc = subprocess.run([sys.executable, "manage.py", "check"], env=env,
-                          capture_output=True, text=True, cwd=django_settings.BASE_DIR)
-    assert proc.returncode != 0
-    assert "STORE_POOL_SUSPENDED=true needs suspend/resume wired into the warm pool" in (
-        proc.stderr)
+# -- pooled stores kept suspended (STORE_POOL_SUSPENDED) ---------------------------------
+@pytest.fixture
+def suspended_pool(settings):
+    settings.STORE_POOL_SUSPENDED = True
+    settings.STORE_PAUSED_BACKEND = "storeplatform-web.storeplatform.svc.cluster.local"
 
 
-def _pooled_row(chart_version: str | None = None) -> Store:
-    """A pooled store as the provision operation leaves it (for tests that
-    need no cluster: visibility, quotas, the claim race)."""
+def waiting_suspended() -> list[Store]:
+    return list(Store.objects.filter(owner__isnull=True, status=c.SUSPENDED))
+
+
+def test_with_the_pool_suspended_beat_builds_pooled_stores_then_suspends_them(
+        api, cluster, eager, settings, suspended_pool):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 2
+    settings.STORE_POOL_REFILL_CONCURRENCY = 2
+    fill(eager)  # builds both
+    assert len(pooled()) == 2
+    fill(eager)  # suspends both
+    stores = waiting_suspended()
+    assert len(stores) == 2 and not pooled()
+    for store in stores:
+        assert store.suspended and store.owner is None and store.helm_revision == 2
+        assert statuses(store)[-3:] == [c.POOLED, c.SUSPENDING, c.SUSPENDED]
+        assert store.status_message.startswith("The store waits in the warm pool, suspended")
+        replicas = workloads(cluster, store)
+        assert replicas and set(replicas.values()) == {0}
+        assert ingress_backends(cluster, store) == {f"{store.release}-paused"}
+        assert kube.release_status(store.namespace, store.release) == "deployed"
+    # They are the pool: nothing more is built, and users see none of them.
+    fill(eager)
+    assert Store.objects.count() == 2
+    assert pool.pool_of(WOO).count() == 2
+    assert api.get("/api/stores/").json()["results"] == []
+
+
+def test_a_create_claims_a_suspended_pooled_store_and_its_claim_resumes_it(
+        api, user, cluster, eager, settings, suspended_pool):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager, times=2)
+    [waiting] = waiting_suspended()
+
+    with eager():
+        response = create(api)
+    assert (response.json()["id"], response.json()["status"]) == (waiting.id, c.CLAIMING)
+
+    store = Store.objects.get(pk=waiting.id)
+    assert store.status == c.READY, store.status_message
+    assert (store.owner, store.name, store.host) == (user, "Acme Shop", "acme-shop.localtest.me")
+    assert not store.suspended
+    assert statuses(store)[-5:] == [c.POOLED, c.SUSPENDING, c.SUSPENDED, c.CLAIMING, c.READY]
+    came = store.events.get(status_to=c.CLAIMING).message
+    assert came.startswith("Came from the warm pool") and "kept suspended is resumed" in came
+    assert "resumed" in store.status_message
+    # One helm upgrade resumed and renamed it (install, suspend, claim), its
+    # pods waited for and its storefront probed.
+    assert store.helm_revision == 3
+    claimed = store.events.filter(pk__gt=store.events.get(status_to=c.CLAIMING).pk)
+    steps = list(claimed.filter(kind=c.EVENT_STEP).values_list("step", flat=True))
+    assert steps.count("Resuming the store at its name and address") == 1
+    assert steps[-1] == "Waiting for the storefront"
+    assert set(workloads(cluster, store).values()) == {1}
+    assert ingress_backends(cluster, store) == {f"{store.release}-wordpress"}
+    assert setup_job(cluster, store)["STORE_URL"] == "http://acme-shop.localtest.me"
+    assert title_file(cluster, store) == "Acme Shop"
+    assert namespace_labels(cluster, store)[c.LABEL_OWNER] == str(user.pk)
+    # The claim asked for a refill: a new pooled store, suspended at beat's next run.
+    [refill] = pooled()
+    fill(eager)
+    assert [s.id for s in waiting_suspended()] == [refill.id]
+
+
+def test_a_suspended_pooled_store_is_resumed_by_its_claim_not_by_an_operator(staff_api):
+    store = _pooled_row(status=c.SUSPENDED)
+    response = staff_api.post(f"/api/stores/{store.id}/resume/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "This store waits in the warm pool: the create that claims it resumes it.")
+    store.refresh_from_db()
+    assert store.status == c.SUSPENDED
+
+
+def test_a_running_pooled_store_is_claimed_before_a_suspended_one(api):
+    _pooled_row(status=c.SUSPENDED)  # older
+    running = _pooled_row()
+    response = create(api)
+    assert response.json()["id"] == running.id
+
+
+def test_a_stale_suspended_pooled_store_is_replaced_not_handed_out(
+        api, cluster, eager, settings, suspended_pool):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager, times=2)
+    [stale] = waiting_suspended()
+    Store.objects.filter(pk=stale.id).update(chart_version="0.0.1")
+
+    with eager():
+        response = create(api)
+    assert response.json()["id"] != stale.id
+
+    fill(eager, times=2)  # replaced, then its replacement suspended
+    stale.refresh_from_db()
+    assert stale.status == c.DELETED
+    [fresh] = waiting_suspended()
+    assert fresh.chart_version == get_engine(WOO).chart_version
+
+
+def test_a_fleet_upgrade_of_a_suspended_pooled_store_leaves_it_suspended_and_claimable(
+        api, cluster, eager, settings, suspended_pool):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager, times=2)
+    [store] = waiting_suspended()
+    current = store.chart_version
+    Store.objects.filter(pk=store.id).update(chart_version="0.0.1")  # built on an older chart
+    assert [s.id for s in fleet.pending(WOO, current)] == [store.id]
+    with eager():  # what each fleet batch calls
+        services.upgrade_store(services.Actor(None, via="fleet"), store)
+    store.refresh_from_db()
+    assert (store.status, store.chart_version, store.owner) == (c.SUSPENDED, current, None)
+    assert statuses(store)[-2:] == [c.UPGRADING, c.SUSPENDED]
+    assert set(workloads(cluster, store).values()) == {0}
+    with eager():
+        assert create(api).json()["id"] == store.id
+    store.refresh_from_db()
+    assert store.status == c.READY, store.status_message
+
+
+def test_a_pooled_store_whose_suspend_failed_is_replaced(cluster, eager, settings,
+                                                        suspended_pool):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [broken] = pooled()
+    cluster.helm_faults({"command": "upgrade", "action": "fail", "stderr": "boom", "times": 9})
+    fill(eager)
+    broken.refresh_from_db()
+    assert (broken.status, broken.operation) == (c.FAILED, c.OP_SUSPEND)
+    cluster.helm_faults()
+    fill(eager, times=2)  # replaced and rebuilt, then the new one suspended
+    broken.refresh_from_db()
+    assert broken.status == c.DELETED
+    [fresh] = waiting_suspended()
+    assert fresh.id != broken.id
+
+
+def test_the_pool_never_suspends_a_store_claimed_since_it_was_read(api, user, cluster, eager,
+                                                                   settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [read_by_the_pool] = pooled()
+    with eager():
+        create(api)
+    with pytest.raises(services.StoreRequestError):
+        services.suspend_store(pool.ACTOR, read_by_the_pool)  # a stale read: owner None
+    store = Store.objects.get(pk=read_by_the_pool.id)
+    assert (store.status, store.owner, store.suspended) == (c.READY, user, False)
+
+
+def statuses(store) -> list[str]:
+    return list(store.events.filter(kind=c.EVENT_STATUS).values_list("status_to", flat=True))
+
+
+
+def _pooled_row(chart_version: str | None = None, status: str = c.POOLED) -> Store:
+    """A pooled store as the provision operation leaves it, or the suspend
+    operation (``status`` suspended), for tests that need no cluster:
+    visibility, quotas, the claim race."""
     store = Store.objects.create(owner=None, name=pool.POOLED_NAME, engine=WOO,
-                                 status=c.POOLED, helm_revision=1,
+                                 status=status, suspended=status == c.SUSPENDED,
+                                 helm_revision=1,
                                  chart_version=chart_version or get_engine(WOO).chart_version)
     Store.objects.filter(pk=store.id).update(slug=f"pool-{store.id}",
                                              host=f"pool-{store.id}.localtest.me")
