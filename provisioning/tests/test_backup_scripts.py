@@ -28,7 +28,8 @@ import pytest
 
 from provisioning import objectstore
 from provisioning.tests.chartkit import ROOT
-from storeplatform.devservices import _pg_bin, _pg_user_kwargs, free_port, wait_for_port
+from provisioning.tests.dbservers import MariaDB, PostgreSQL, mariadb_missing
+from storeplatform.devservices import _pg_bin, free_port
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 PYTHON_BIN = str(Path(sys.executable).parent)
@@ -125,75 +126,10 @@ def wipe(directory: Path) -> None:
 
 # --- MariaDB (WooCommerce) ---------------------------------------------------------
 
-class MariaDB:
-    """mariadbd as a plain process on a temporary data directory (Debian's
-    mariadb-server; see /work/shared/ENVIRONMENT.md)."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.port = free_port()
-        # In the data directory: as root, mariadbd runs as mysql and writes there.
-        self.socket = workdir / "data" / "sock"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> MariaDB:
-        datadir = self.workdir / "data"
-        subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={datadir}",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True)
-        log = open(self.workdir / "mariadb.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            [shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults", "--user=mysql",
-             f"--datadir={datadir}", f"--socket={self.socket}", f"--port={self.port}",
-             "--bind-address=127.0.0.1", "--innodb-buffer-pool-size=32M",
-             "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin",
-             f"--pid-file={datadir / 'mariadb.pid'}"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        wait_for_port(self.port, timeout=60, process=self.process)
-        deadline = time.monotonic() + 30
-        while not self.socket.exists():
-            assert time.monotonic() < deadline, "mariadbd opened its port but no socket"
-            time.sleep(0.05)
-        # As the official image leaves it: no anonymous users (''@'localhost'
-        # would match a TCP login from 127.0.0.1 before 'wordpress'@'%').
-        self.sql("DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES;")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-    def sql(self, statements: str, database: str = "") -> str:
-        """Run SQL as root over the socket; tab-separated rows out."""
-        done = subprocess.run(
-            ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "--batch",
-             "--skip-column-names", "--default-character-set=utf8mb4",
-             *([database] if database else [])],
-            input=statements, capture_output=True, text=True, timeout=60,
-            errors="backslashreplace",  # binary columns
-        )
-        if done.returncode:
-            raise AssertionError(f"mariadb failed: {done.stderr}")
-        return done.stdout
-
-    def create_store_database(self, name: str) -> None:
-        """What the official image's entrypoint does for MARIADB_DATABASE/_USER."""
-        password = DB_PASSWORD.replace("\\", "\\\\").replace("'", "\\'")
-        self.sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4;"
-                 f"CREATE USER IF NOT EXISTS 'wordpress'@'%' IDENTIFIED BY '{password}';"
-                 f"GRANT ALL ON `{name}`.* TO 'wordpress'@'%';")
-
-
 @pytest.fixture(scope="module")
 def mariadb():
-    if not (shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists()) or \
-            not shutil.which("mariadb-dump"):
-        missing("MariaDB is not installed (apt-get install mariadb-server)")
+    if mariadb_missing():
+        missing(mariadb_missing())
     # A short path: the socket's must fit in 108 bytes. World-readable: as
     # root, mariadbd runs as mysql.
     workdir = Path(tempfile.mkdtemp(prefix="mariadb-"))
@@ -304,7 +240,7 @@ def woo_store(mariadb, object_storage, tmp_path):
     """A WordPress-shaped database with rows and a wp-content tree, and the
     Job's environment to back it up under a prefix: ``env(prefix)``."""
     database = f"wp_{os.urandom(4).hex()}"
-    mariadb.create_store_database(database)
+    mariadb.create_store_database(database, DB_PASSWORD)
     mariadb.sql(WORDPRESS_SCHEMA + wordpress_rows(), database)
     files = tmp_path / "html" / "wp-content"
     files.mkdir(parents=True)
@@ -473,50 +409,6 @@ def test_a_backup_killed_midway_leaves_earlier_backups_whole(woo_store, tmp_path
 
 
 # --- PostgreSQL 16 (Medusa) --------------------------------------------------------
-
-class PostgreSQL:
-    """pgserver's PostgreSQL 16 on loopback, with password (scram) logins
-    over TCP as in the chart; the superuser connects over the socket."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.datadir = workdir / "pgdata"
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> PostgreSQL:
-        self.datadir.mkdir(parents=True)
-        user = _pg_user_kwargs(self.datadir)
-        subprocess.run([_pg_bin("initdb"), "-D", str(self.datadir), "-U", "postgres",
-                        "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync",
-                        "--encoding=UTF8"], check=True, capture_output=True, **user)
-        log = open(self.workdir / "postgres.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            [_pg_bin("postgres"), "-D", str(self.datadir), "-h", "127.0.0.1",
-             "-p", str(self.port), "-k", str(self.datadir), "-c", "fsync=off"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **user)
-        wait_for_port(self.port, timeout=60, process=self.process)
-        deadline = time.monotonic() + 30
-        while subprocess.run([_pg_bin("pg_isready"), "-h", str(self.datadir),
-                              "-p", str(self.port)], capture_output=True).returncode:
-            assert time.monotonic() < deadline, "PostgreSQL did not become ready"
-            time.sleep(0.1)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=30)
-
-    def sql(self, statements: str, database: str = "postgres") -> str:
-        done = subprocess.run(
-            [_pg_bin("psql"), "-h", str(self.datadir), "-p", str(self.port), "-U", "postgres",
-             "-d", database, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-            input=statements, capture_output=True, text=True, timeout=60)
-        if done.returncode:
-            raise AssertionError(f"psql failed: {done.stderr}")
-        return done.stdout
-
 
 @pytest.fixture(scope="module")
 def postgres():

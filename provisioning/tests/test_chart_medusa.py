@@ -180,19 +180,42 @@ def test_every_image_is_pinned_to_an_exact_tag(rendered):
 def test_no_secret_is_rendered_and_every_secret_comes_from_the_existing_secret(rendered):
     assert not of_kind(rendered, "Secret")
     used_keys = set()
-    for name, container in containers(rendered):
-        for item in container.get("env", []):
-            ref = item.get("valueFrom", {}).get("secretKeyRef")
-            if ref:
-                assert ref["name"] == "store-credentials", name
-                used_keys.add(ref["key"])
-            elif re.search("PASSWORD|SECRET", item["name"]):
-                raise AssertionError(f"{name}: {item['name']} has a literal value")
-            else:
-                # Only an interpolated $(VAR) may stand where a password goes.
-                assert not re.search(r"://[^:/@]+:[^$@][^@]*@", item.get("value", "")), name
+    for owner, spec in chartkit.pod_specs(rendered):
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            name = f"{owner}/{container['name']}"
+            for item in container.get("env", []):
+                ref = item.get("valueFrom", {}).get("secretKeyRef")
+                if item["name"].endswith("_FILE"):
+                    # A file: a key of a Secret mounted there (the backup
+                    # Jobs' database password and object storage keys).
+                    ref = secret_file(spec, container, item["value"])
+                    assert ref, f"{name}: {item['name']} is not a mounted Secret's key"
+                    if ref["name"] == "store-backup-s3":
+                        assert ref["key"] in {"access-key", "secret-key"}, name
+                        continue
+                if ref:
+                    assert ref["name"] == "store-credentials", name
+                    used_keys.add(ref["key"])
+                elif re.search("PASSWORD|SECRET", item["name"]):
+                    raise AssertionError(f"{name}: {item['name']} has a literal value")
+                else:
+                    # Only an interpolated $(VAR) may stand where a password goes.
+                    assert not re.search(r"://[^:/@]+:[^$@][^@]*@", item.get("value", "")), name
     # admin-username is not used: Medusa admins log in with their e-mail.
     assert used_keys == SECRET_KEYS
+
+
+def secret_file(spec: dict, container: dict, path: str) -> dict | None:
+    """{"name", "key"} of the Secret key a container sees at ``path``, if any."""
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes[mount["name"]].get("secret")
+        if secret and path.startswith(mount["mountPath"] + "/"):
+            relative = path[len(mount["mountPath"]) + 1:]
+            for item in secret.get("items", []):
+                if item["path"] == relative:
+                    return {"name": secret["secretName"], "key": item["key"]}
+    return None
 
 
 def test_a_sentinel_password_never_reaches_the_manifests():
@@ -320,12 +343,22 @@ def test_network_policies_deny_by_default_and_allow_only_the_needed_paths(render
         for peer in rule["to"]:
             assert set(peer) == {"podSelector"}, "the server may only reach its own pods"
 
-    for component, port in (("postgresql", 5432), ("redis", 6379)):
+    for component, port, peers in (("postgresql", 5432, ["server", "backup"]),
+                                   ("redis", 6379, ["server"])):
         policy = policies[component]
         [rule] = policy["ingress"]
-        [peer] = rule["from"]
-        assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+        assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                for peer in rule["from"]] == peers
         assert [p["port"] for p in rule["ports"]] == [port]
+
+    # The backup and restore Jobs: PostgreSQL, and no object storage until
+    # the platform fills backup.objectStorage.egress.
+    backup = policies["backup"]
+    assert "ingress" not in backup and set(backup["policyTypes"]) == {"Ingress", "Egress"}
+    [rule] = backup["egress"]
+    assert rule["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "postgresql")
+    assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}]
 
 
 def test_network_policies_select_pods_that_exist(rendered):
@@ -333,6 +366,9 @@ def test_network_policies_select_pods_that_exist(rendered):
         spec_owner["spec"]["template"]["metadata"]["labels"]
         for spec_owner in rendered
         if spec_owner.get("kind") in chartkit.POD_KINDS
+    ] + [
+        cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        for cron in of_kind(rendered, "CronJob")
     ]
     for name, policy in policies_by_suffix(rendered).items():
         selector = policy["podSelector"].get("matchLabels", {})
@@ -651,11 +687,12 @@ def test_split_mode_adds_a_worker_that_sends_the_mail_next_to_the_server(tmp_pat
     policies = policies_by_suffix(docs)
     assert smtp_egress(policies["medusa-worker"]) and not smtp_egress(policies["medusa"])
     assert "ingress" not in policies["medusa-worker"]
-    for component in ("postgresql", "redis"):
+    for component, peers in (("postgresql", {"server", "worker", "backup"}),
+                             ("redis", {"server", "worker"})):
         [rule] = policies[component]["ingress"]
         allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
                    for p in rule["from"]}
-        assert allowed == {"server", "worker"}, component
+        assert allowed == peers, component
     chartkit.validate(docs, K8S_VERSIONS[-1])
 
 
@@ -692,3 +729,110 @@ def test_the_ci_values_lint_render_and_fit_their_quota(values):
     assert limit_cpu <= parse_cpu(hard["limits.cpu"])
     assert limit_memory <= parse_memory(hard["limits.memory"])
 
+
+
+# --- backups and maintenance (issue 12) --------------------------------------------
+
+BACKUP_ENV = {"S3_ENDPOINT", "S3_BUCKET", "S3_REGION", "S3_SSE", "S3_ACCESS_KEY_FILE",
+              "S3_SECRET_KEY_FILE", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER",
+              "DB_PASSWORD_FILE", "FILES_DIR"}
+
+
+def backup_template(docs: list[dict], action: str) -> tuple[dict, dict]:
+    cron = workload(docs, "CronJob", f"-{action}")
+    return cron, cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_the_backup_scripts_ship_in_a_configmap_exactly_as_in_files(rendered):
+    [configmap] = [c for c in of_kind(rendered, "ConfigMap")
+                   if c["metadata"]["name"] == "store-test-backup"]
+    for name in ("backup.sh", "restore.sh", "backup-common.sh"):
+        assert configmap["data"][name] == (ROOT / "charts" / CHART / "files" / name).read_text()
+
+
+@pytest.mark.parametrize("action", ["backup", "restore"])
+def test_backup_and_restore_are_suspended_cronjob_templates_of_one_try(rendered, action):
+    cron, pod = backup_template(rendered, action)
+    assert cron["spec"]["suspend"] is True
+    job = cron["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] == 3600
+    assert job["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
+    assert pod["restartPolicy"] == "Never"
+    [container] = pod["containers"]
+    assert container["name"] == action
+    assert container["command"] == ["bash", f"/backup/{action}.sh"]
+    platform = yaml.safe_load((ROOT / "charts" / "platform" / "values.yaml").read_text())
+    assert container["image"] == f"{platform['image']['repository']}:{platform['image']['tag']}"
+    assert pod["securityContext"]["runAsUser"] == 1000  # Medusa's uid owns the uploads
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert set(env) >= BACKUP_ENV and "BACKUP_PREFIX" not in env
+    assert (env["DB_HOST"], env["DB_NAME"], env["DB_USER"]) == (
+        "store-test-postgresql", "medusa", "medusa")
+    for variable in ("DB_PASSWORD_FILE", "S3_ACCESS_KEY_FILE", "S3_SECRET_KEY_FILE"):
+        assert secret_file(pod, container, env[variable]), variable
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts[env["FILES_DIR"]]["readOnly"] is (action == "backup")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts[env["FILES_DIR"]]["name"]]["persistentVolumeClaim"]["claimName"] == (
+        "store-test-uploads")
+    if action == "backup":
+        [term] = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    else:
+        assert "affinity" not in pod
+
+
+def test_backup_pods_reach_the_object_storage_only_where_the_platform_says(tmp_path):
+    from provisioning.tests.netpol import Address, Network, pods_of
+
+    object_storage, elsewhere = Address("s3", "203.0.113.10"), Address("web", "93.184.216.34")
+    docs = render_with(tmp_path, {"backup": {"objectStorage": {
+        "egress": [{"cidr": "203.0.113.0/28", "port": 9000}]}}})
+    net = Network(of_kind(docs, "NetworkPolicy"), "store-test", {"store-test": {}})
+    pods = {p.labels.get("app.kubernetes.io/component"): p for p in pods_of(docs, "store-test")}
+    assert net.allows(pods["backup"], object_storage, 9000)
+    assert net.allows(pods["backup"], pods["postgresql"], 5432)
+    assert not net.allows(pods["backup"], pods["redis"], 6379)
+    assert not net.allows(pods["backup"], object_storage, 443)
+    assert not net.allows(pods["backup"], elsewhere, 9000)
+    assert not net.allows(pods["server"], object_storage, 9000)
+
+
+@pytest.mark.parametrize("mode", ["shared", "split"])
+def test_maintenance_stops_server_and_worker_keeps_the_databases_and_shows_the_paused_page(
+        tmp_path, mode):
+    backend = "storeplatform-web.storeplatform.svc.cluster.local"
+    docs = render_with(tmp_path, {"maintenance": True, "medusa": {"workerMode": mode},
+                                  "paused": {"backend": backend, "port": 8080}})
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"]
+                for d in of_kind(docs, "Deployment") + of_kind(docs, "StatefulSet")}
+    assert replicas == {"store-test-medusa": 0, "store-test-postgresql": 1,
+                        "store-test-redis": 1,
+                        **({"store-test-medusa-worker": 0} if mode == "split" else {})}
+    paused = workload(docs, "Service", "-paused")
+    assert paused["spec"]["externalName"] == backend
+    [ingress] = of_kind(docs, "Ingress")
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == (
+        "store-test-paused")
+    assert "affinity" not in backup_template(docs, "backup")[1]
+    chartkit.validate(docs, K8S_VERSIONS[-1])
+
+
+def test_a_suspended_split_store_stops_its_worker_too(tmp_path):
+    docs = render_with(tmp_path, {"suspended": True, "medusa": {"workerMode": "split"}})
+    assert workload(docs, "Deployment", "-medusa-worker")["spec"]["replicas"] == 0
+
+
+@pytest.mark.parametrize(
+    ("set_values", "named"),
+    [
+        ({"backup.objectStorage.sse": "rot13"}, "sse"),
+        ({"backup.objectStorage.bucket": "Bad_Bucket"}, "bucket"),
+        ({"backup.existingSecret": "Not A Name"}, "existingSecret"),
+        ({"backup.resources.limits.memory": "lots"}, "memory"),
+        ({"maintenance": "yes"}, "maintenance"),
+    ],
+)
+def test_the_schema_rejects_bad_backup_values_naming_them(set_values, named):
+    error = render_error(CHART, [PROFILES["local"], STORE_VALUES], set_values)
+    assert named in error, error

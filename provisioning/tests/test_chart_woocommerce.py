@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provisioning.tests import chartkit
 from provisioning.tests.chartkit import (
     CHARTS,
     DEPLOY_VALUES,
@@ -157,7 +158,8 @@ def test_every_pod_meets_pod_security_restricted(rendered, rendering):
         assert spec["automountServiceAccountToken"] is False, owner
         assert not spec.get("hostNetwork") and not spec.get("hostPID"), owner
         for volume in spec.get("volumes", []):
-            assert set(volume) - {"name"} <= {"persistentVolumeClaim", "configMap", "emptyDir"}
+            assert set(volume) - {"name"} <= {"persistentVolumeClaim", "configMap", "emptyDir",
+                                              "secret"}
         for c in spec.get("initContainers", []) + spec["containers"]:
             sc = c["securityContext"]
             assert sc["runAsNonRoot"] is True, c["name"]
@@ -209,16 +211,35 @@ def test_the_baked_source_uses_one_image_for_site_and_setup(rendered):
 def test_passwords_come_only_from_the_platforms_secrets(rendered):
     allowed = {(STORE["existingSecret"], key) for key in CONTRACT_SECRET_KEYS}
     allowed.add((SMTP_RELAY["smtp.existingSecret"], "password"))
+    allowed |= {("store-backup-s3", "access-key"), ("store-backup-s3", "secret-key")}
     for rendering in ("local", "vps-tls", "baked", "smtp"):
         docs = rendered[rendering]
         assert not of_kind(docs, "Secret"), "the platform owns the store's Secrets"
-        for name, c in containers(docs):
-            for env in c.get("env", []):
-                ref = env.get("valueFrom", {}).get("secretKeyRef")
-                if re.search("PASSWORD|SECRET", env["name"]):
-                    assert ref, f"{name}: {env['name']} is not read from a Secret"
-                if ref:
-                    assert (ref["name"], ref["key"]) in allowed, f"{name}: {ref}"
+        for owner, spec in pod_specs(docs):
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                name = f"{owner}/{c['name']}"
+                for env in c.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if env["name"].endswith("_FILE"):
+                        # A file: it must be a key of a Secret mounted there.
+                        ref = secret_file(spec, c, env["value"])
+                    if re.search("PASSWORD|SECRET", env["name"]):
+                        assert ref, f"{name}: {env['name']} is not read from a Secret"
+                    if ref:
+                        assert (ref["name"], ref["key"]) in allowed, f"{name}: {ref}"
+
+
+def secret_file(spec: dict, container: dict, path: str) -> dict | None:
+    """{"name", "key"} of the Secret key a container sees at ``path``, if any."""
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes[mount["name"]].get("secret")
+        if secret and path.startswith(mount["mountPath"] + "/"):
+            relative = path[len(mount["mountPath"]) + 1:]
+            for item in secret.get("items", []):
+                if item["path"] == relative:
+                    return {"name": secret["secretName"], "key": item["key"]}
+    return None
 
 
 def test_a_password_cannot_be_slipped_in_through_values():
@@ -270,11 +291,11 @@ def test_the_ingress_controller_namespace_is_configurable():
     )
 
 
-def test_only_wordpress_and_the_wp_cli_pods_reach_the_database(local):
+def test_only_wordpress_the_wp_cli_pods_and_the_backup_jobs_reach_the_database(local):
     policy = only(local, "NetworkPolicy", "mariadb-from-app")
     [rule] = policy["spec"]["ingress"]
     [expression] = rule["from"][0]["podSelector"]["matchExpressions"]
-    assert sorted(expression["values"]) == ["cron", "setup", "wordpress"]
+    assert sorted(expression["values"]) == ["backup", "cron", "setup", "wordpress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 3306}]
 
 
@@ -302,14 +323,16 @@ def test_quota_and_limit_range_hold_the_whole_store(rendered, rendering):
     cpu, memory = store_requests(docs)
     assert parse_cpu(hard["requests.cpu"]) >= cpu
     assert parse_memory(hard["requests.memory"]) >= memory
-    limits_cpu = sum(parse_cpu(c["resources"]["limits"]["cpu"]) for _, c in containers(docs))
-    limits_memory = sum(
-        parse_memory(c["resources"]["limits"]["memory"]) for _, c in containers(docs)
-    )
+    # Every container at once, but of the backup and restore templates only
+    # one pod: a restore runs with the site stopped, a backup next to it.
+    running = [c for name, c in containers(docs) if "-restore/" not in name]
+    limits_cpu = sum(parse_cpu(c["resources"]["limits"]["cpu"]) for c in running)
+    limits_memory = sum(parse_memory(c["resources"]["limits"]["memory"]) for c in running)
     assert parse_cpu(hard["limits.cpu"]) >= limits_cpu
     assert parse_memory(hard["limits.memory"]) >= limits_memory
-    # WordPress, MariaDB, a setup Job pod and a cron Job pod, all at once.
-    assert int(hard["persistentvolumeclaims"]) >= 2 and int(hard["pods"]) >= 4
+    # WordPress, MariaDB, a setup Job pod, a cron Job pod and a backup Job
+    # pod, all at once.
+    assert int(hard["persistentvolumeclaims"]) >= 2 and int(hard["pods"]) >= 5
     storage = sum(
         parse_memory(p["spec"]["resources"]["requests"]["storage"])
         for p in of_kind(docs, "PersistentVolumeClaim")
@@ -542,7 +565,8 @@ def test_wp_cron_is_off_on_page_loads_in_the_site_and_in_the_cron_jobs_wordpress
 
 def test_the_cron_can_be_turned_off():
     docs = render(CHART, [STORE_VALUES], {"cron.enabled": False})
-    assert not of_kind(docs, "CronJob")
+    assert [c["metadata"]["name"] for c in of_kind(docs, "CronJob")] == [
+        "store-test-backup", "store-test-restore"]
 
 
 def _matches(selector: dict, labels: dict) -> bool:
@@ -984,3 +1008,149 @@ def test_the_ci_values_lint_render_and_fit_their_quota(values):
     assert memory <= parse_memory(hard["requests.memory"])
     assert limit_cpu <= parse_cpu(hard["limits.cpu"])
     assert limit_memory <= parse_memory(hard["limits.memory"])
+
+
+# --- backups and maintenance (issue 12) --------------------------------------------
+
+OBJECT_STORAGE = {
+    "backup.objectStorage.endpoint": "https://s3.eu-central-003.backblazeb2.com",
+    "backup.objectStorage.bucket": "acme-backups",
+    "backup.objectStorage.region": "eu-central-003",
+    "backup.objectStorage.sse": "AES256",
+    "backup.objectStorage.egress[0].cidr": "203.0.113.10/32",
+    "backup.objectStorage.egress[0].port": 443,
+}
+BACKUP_ENV = {"S3_ENDPOINT", "S3_BUCKET", "S3_REGION", "S3_SSE", "S3_ACCESS_KEY_FILE",
+              "S3_SECRET_KEY_FILE", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER",
+              "DB_PASSWORD_FILE", "FILES_DIR"}
+
+
+def backup_template(docs: list[dict], action: str) -> tuple[dict, dict]:
+    """The CronJob template of ``action`` and its pod spec."""
+    [cron] = [d for d in of_kind(docs, "CronJob")
+              if d["metadata"]["name"] == f"store-test-{action}"]
+    return cron, cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_the_backup_scripts_ship_in_a_configmap_exactly_as_in_files(local):
+    configmap = only(local, "ConfigMap", "-backup")
+    for name in ("backup.sh", "restore.sh", "backup-common.sh"):
+        assert configmap["data"][name] == (CHARTS / CHART / "files" / name).read_text(), name
+
+
+@pytest.mark.parametrize("action", ["backup", "restore"])
+def test_backup_and_restore_are_suspended_cronjob_templates_of_one_try(local, action):
+    cron, pod = backup_template(local, action)
+    assert cron["spec"]["suspend"] is True
+    assert cron["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
+    job = cron["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] == 3600
+    labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "backup"
+    assert pod["restartPolicy"] == "Never"
+    [container] = pod["containers"]
+    assert container["name"] == action
+    assert container["command"] == ["bash", f"/backup/{action}.sh"]
+    platform = yaml.safe_load((CHARTS / "platform" / "values.yaml").read_text())["image"]
+    assert container["image"] == f"{platform['repository']}:{platform['tag']}"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsUser"] == 33  # the site's files stay the site's
+    assert container["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"},
+                                      "limits": {"cpu": "500m", "memory": "192Mi"}}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert set(env) >= BACKUP_ENV and "BACKUP_PREFIX" not in env  # the platform adds it
+    assert env["DB_HOST"] == "store-test-mariadb" and env["DB_NAME"] == "wordpress"
+    assert env["FILES_DIR"] == "/var/www/html/wp-content"
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/backup"]["readOnly"] is True
+    assert mounts["/var/www/html"]["readOnly"] is (action == "backup")
+    for variable in ("DB_PASSWORD_FILE", "S3_ACCESS_KEY_FILE", "S3_SECRET_KEY_FILE"):
+        assert secret_file(pod, container, env[variable]), variable
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["object-storage"]["secret"]["secretName"] == "store-backup-s3"
+    assert volumes["object-storage"]["secret"]["optional"] is True
+    assert volumes["html"]["persistentVolumeClaim"]["claimName"] == "store-test-wordpress"
+    # A backup of the running site shares its node (ReadWriteOnce volume); a
+    # restore runs in maintenance, the site stopped.
+    if action == "backup":
+        [term] = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "wordpress"
+    else:
+        assert "affinity" not in pod
+
+
+def test_object_storage_values_reach_the_jobs_as_typed():
+    endpoint = "http://minio.example:9000/$(S3_BUCKET)"
+    docs = render(CHART, [STORE_VALUES], {**OBJECT_STORAGE,
+                                           "backup.objectStorage.endpoint": endpoint})
+    _, pod = backup_template(docs, "backup")
+    env = chartkit.container_env(pod["containers"][0], {})
+    assert env["S3_ENDPOINT"] == endpoint
+    assert (env["S3_BUCKET"], env["S3_REGION"], env["S3_SSE"]) == (
+        "acme-backups", "eu-central-003", "AES256")
+
+
+def test_backup_pods_reach_dns_the_database_and_the_object_storage_only():
+    from provisioning.tests.netpol import Address, Network, Pod, pods_of
+
+    object_storage, elsewhere = Address("s3", "203.0.113.10"), Address("web", "93.184.216.34")
+    dns = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"})
+    namespaces = {"kube-system": {"kubernetes.io/metadata.name": "kube-system"},
+                  "store-test": {}}
+
+    def network(docs):
+        pods = {p.labels.get("app.kubernetes.io/component"): p
+                for p in pods_of(docs, "store-test")}
+        return Network(of_kind(docs, "NetworkPolicy"), "store-test", namespaces), pods
+
+    net, pods = network(render(CHART, [STORE_VALUES], OBJECT_STORAGE))
+    backup = pods["backup"]
+    assert net.allows(backup, dns, 53, "UDP")
+    assert net.allows(backup, pods["mariadb"], 3306)
+    assert net.allows(backup, object_storage, 443)
+    assert not net.allows(backup, object_storage, 80)
+    assert not net.allows(backup, elsewhere, 443)
+    assert not net.allows(backup, pods["wordpress"], 8080)
+    assert not net.allows(pods["wordpress"], object_storage, 443)
+    assert not net.allows(pods["wordpress"], backup, 8080)
+    # Until the platform fills objectStorage.egress, no way out at all.
+    net, pods = network(render(CHART, [STORE_VALUES]))
+    assert not net.allows(pods["backup"], object_storage, 443)
+    assert net.allows(pods["backup"], pods["mariadb"], 3306)
+
+
+def test_maintenance_stops_the_site_and_cron_keeps_mariadb_and_shows_the_paused_page():
+    backend = "storeplatform-web.storeplatform.svc.cluster.local"
+    docs = render(CHART, [DEPLOY_VALUES / "woocommerce-local.yaml", STORE_VALUES],
+                  {"maintenance": True, "paused.backend": backend, "paused.port": 8080})
+    assert only(docs, "Deployment", "-wordpress")["spec"]["replicas"] == 0
+    assert only(docs, "StatefulSet", "-mariadb")["spec"]["replicas"] == 1
+    assert only(docs, "CronJob", "-cron")["spec"]["suspend"] is True
+    assert not of_kind(docs, "Job"), "no setup Job may write to a database being restored"
+    paused = only(docs, "Service", "-paused")
+    assert paused["spec"] == {**paused["spec"], "type": "ExternalName", "externalName": backend}
+    [path] = only(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"]
+    assert path["backend"]["service"]["name"] == "store-test-paused"
+    # The restore Job's volume is free: it needs no WordPress pod to land next to.
+    _, restore = backup_template(docs, "restore")
+    _, backup = backup_template(docs, "backup")
+    assert "affinity" not in restore and "affinity" not in backup
+    validate(docs, K8S_VERSIONS[-1])
+
+
+@pytest.mark.parametrize(
+    ("set_values", "named"),
+    [
+        ({"backup.objectStorage.sse": "rot13"}, "sse"),
+        ({"backup.objectStorage.bucket": "Bad_Bucket"}, "bucket"),
+        ({"backup.objectStorage.endpoint": "s3.example.com"}, "endpoint"),
+        ({"backup.objectStorage.egress[0].cidr": "s3.example.com",
+          "backup.objectStorage.egress[0].port": 443}, "cidr"),
+        ({"backup.image.tag": "latest"}, "tag"),
+        ({"backup.activeDeadlineSeconds": 0}, "activeDeadlineSeconds"),
+        ({"maintenance": "yes"}, "maintenance"),
+    ],
+)
+def test_the_schema_rejects_bad_backup_values_naming_them(set_values, named):
+    error = render_error(CHART, [STORE_VALUES], set_values)
+    assert named in error, error

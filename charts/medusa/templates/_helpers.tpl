@@ -233,11 +233,24 @@ StatefulSet, none while the store is suspended. */}}
 {{- if .Values.suspended }}0{{ else }}1{{ end -}}
 {{- end -}}
 
-{{/* The backend of the store's Ingresses: the shop, or while suspended the
-platform's paused page through the ExternalName Service (templates/paused.yaml). */}}
+{{/* Is the shop stopped? Suspended (issue 13), or in maintenance for a
+restore (issue 12): the server and worker stop, and while suspended
+PostgreSQL and Redis too; a store in maintenance keeps them running. */}}
+{{- define "medusa.appStopped" -}}
+{{- if or .Values.suspended .Values.maintenance }}true{{ end -}}
+{{- end -}}
+
+{{/* Replicas of the Medusa server and worker: none while the shop is stopped. */}}
+{{- define "medusa.appReplicas" -}}
+{{- if include "medusa.appStopped" . }}0{{ else }}1{{ end -}}
+{{- end -}}
+
+{{/* The backend of the store's Ingresses: the shop, or while it is stopped
+(suspended, maintenance) the platform's paused page through the ExternalName
+Service (templates/paused.yaml). */}}
 {{- define "medusa.backend" -}}
 service:
-{{- if and .Values.suspended .Values.paused.backend }}
+{{- if and (include "medusa.appStopped" .) .Values.paused.backend }}
   name: {{ include "medusa.fullname" . }}-paused
   port:
     number: {{ .Values.paused.port }}

@@ -164,11 +164,24 @@ StatefulSet, none while the store is suspended. */}}
 {{- if .Values.suspended }}0{{ else }}1{{ end -}}
 {{- end -}}
 
-{{/* The backend of the store's Ingresses: the shop, or while suspended the
-platform's paused page through the ExternalName Service (templates/paused.yaml). */}}
+{{/* Is the shop stopped? Suspended (issue 13), or in maintenance for a
+restore (issue 12): the site and cron stop, and while suspended the database
+too; a store in maintenance keeps MariaDB running for the restore Job. */}}
+{{- define "woo.appStopped" -}}
+{{- if or .Values.suspended .Values.maintenance }}true{{ end -}}
+{{- end -}}
+
+{{/* Replicas of the site (WordPress): none while the shop is stopped. */}}
+{{- define "woo.appReplicas" -}}
+{{- if include "woo.appStopped" . }}0{{ else }}1{{ end -}}
+{{- end -}}
+
+{{/* The backend of the store's Ingresses: the shop, or while it is stopped
+(suspended, maintenance) the platform's paused page through the ExternalName
+Service (templates/paused.yaml). */}}
 {{- define "woo.backend" -}}
 service:
-{{- if and .Values.suspended .Values.paused.backend }}
+{{- if and (include "woo.appStopped" .) .Values.paused.backend }}
   name: {{ include "woo.fullname" . }}-paused
   port:
     number: {{ .Values.paused.port }}
