@@ -27,6 +27,8 @@ EVERYTHING_ON = {
     "web.autoscaling.enabled": True,
     "ingress.tls.enabled": True,
     "ingress.tls.clusterIssuer": "letsencrypt-prod",
+    "storeBackups.objectStorage.bucket": "store-backups",
+    "storeBackups.egress.cidrs": "{203.0.113.0/24}",
 }
 EXTERNAL_SERVICES = {
     "postgresql.enabled": False,
@@ -154,6 +156,19 @@ def test_every_image_is_pinned_to_an_exact_tag(renders):
 SECRETISH = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$|AUTH|DATABASE_URL|REDIS_URL")
 
 
+def secret_mount_paths(docs: list[dict]) -> dict[str, list[str]]:
+    """Where each container (named as chartkit.containers names it) mounts Secrets."""
+    paths: dict[str, list[str]] = {}
+    for owner, spec in chartkit.pod_specs(docs):
+        secret_volumes = {v["name"] for v in spec.get("volumes", []) if "secret" in v}
+        for container in spec.get("initContainers", []) + spec.get("containers", []):
+            paths[f"{owner}/{container['name']}"] = [
+                m["mountPath"] for m in container.get("volumeMounts", [])
+                if m["name"] in secret_volumes
+            ]
+    return paths
+
+
 def test_no_secret_value_is_rendered_in_plain_text(renders):
     for variant, docs in renders.items():
         assert not chartkit.of_kind(docs, "Secret"), f"{variant} renders a Secret"
@@ -167,6 +182,12 @@ def test_no_secret_value_is_rendered_in_plain_text(renders):
                     continue
                 if "valueFrom" in env:
                     assert "secretKeyRef" in env["valueFrom"], f"{name}: {env['name']}"
+                    continue
+                if env["name"].endswith("_FILE"):
+                    # The path of a file in a mounted Secret (store backup keys).
+                    assert any(env["value"].startswith(path + "/")
+                               for path in secret_mount_paths(docs)[name]), (
+                        f"{variant}: {name} sets {env['name']} outside a mounted Secret")
                     continue
                 # Only URLs assembled from other variables: $(POSTGRES_PASSWORD).
                 value = env.get("value", "")
@@ -689,3 +710,134 @@ def test_workers_reach_webhooks_on_public_addresses_only_and_smtp_when_set(rende
 def test_a_bad_sign_up_mode_is_refused_naming_the_value():
     error = chartkit.render_error(CHART, set_values={"notifications.signup": "maybe"})
     assert "/notifications/signup" in error, error
+
+
+# --- store backups (issue 12) ---------------------------------------------------
+
+STORE_BACKUPS_ON = """\
+storeBackups:
+  objectStorage:
+    endpoint: https://s3.example.com
+    bucket: example-store-backups
+    region: eu-central-1
+    prefix: shops/eu
+    sse: AES256
+  existingSecret: site-store-backups
+  schedule: "30 1 * * *"
+  spreadMinutes: 60
+  keep: 10
+  keepAfterDelete: 30
+  timeout: 1800
+  egress:
+    cidrs: [198.51.100.0/24, "2001:db8::/32"]
+    port: 8443
+"""
+KEYS_DIR = "/var/run/storeplatform/store-backups"
+
+
+def pod_spec(docs: list[dict], name: str) -> dict:
+    return one(docs, "Deployment", name)["spec"]["template"]["spec"]
+
+
+def test_store_backup_settings_reach_every_process_through_the_config_map(tmp_path):
+    values = tmp_path / "store-backups.yaml"
+    values.write_text(STORE_BACKUPS_ON)
+    config = one(render((*PROFILES["vps"], values)), "ConfigMap", "storeplatform-config")["data"]
+    assert {k: v for k, v in config.items() if k.startswith("STORE_BACKUP_")} == {
+        "STORE_BACKUP_S3_ENDPOINT": "https://s3.example.com",
+        "STORE_BACKUP_S3_BUCKET": "example-store-backups",
+        "STORE_BACKUP_S3_REGION": "eu-central-1",
+        "STORE_BACKUP_S3_PREFIX": "shops/eu",
+        "STORE_BACKUP_S3_SSE": "AES256",
+        "STORE_BACKUP_SCHEDULE": "30 1 * * *",
+        "STORE_BACKUP_SPREAD_MINUTES": "60",
+        "STORE_BACKUP_KEEP": "10",
+        "STORE_BACKUP_KEEP_AFTER_DELETE": "30",
+        "STORE_BACKUP_TIMEOUT": "1800",
+    }
+
+
+def test_with_a_bucket_the_keys_are_mounted_files_never_environment_values(tmp_path):
+    values = tmp_path / "store-backups.yaml"
+    values.write_text(STORE_BACKUPS_ON)
+    docs = render((*PROFILES["vps"], values))
+    for name in ("storeplatform-web", "storeplatform-worker", "storeplatform-beat"):
+        spec = pod_spec(docs, name)
+        (volume,) = [v for v in spec["volumes"] if v["name"] == "store-backup-keys"]
+        assert volume["secret"]["secretName"] == "site-store-backups"
+        assert volume["secret"]["optional"] is False
+        assert {i["key"] for i in volume["secret"]["items"]} == {"access-key", "secret-key"}
+        container = spec["containers"][0]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "store-backup-keys"]
+        assert mount == {"name": "store-backup-keys", "mountPath": KEYS_DIR, "readOnly": True}
+        env = {e["name"]: e for e in container["env"]}
+        assert env["STORE_BACKUP_S3_ACCESS_KEY_FILE"] == {
+            "name": "STORE_BACKUP_S3_ACCESS_KEY_FILE", "value": f"{KEYS_DIR}/access-key"}
+        assert env["STORE_BACKUP_S3_SECRET_KEY_FILE"] == {
+            "name": "STORE_BACKUP_S3_SECRET_KEY_FILE", "value": f"{KEYS_DIR}/secret-key"}
+        assert not [e for e in env.values()
+                    if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name")
+                    == "site-store-backups"], f"{name} reads a backup key into its environment"
+    for version in chartkit.K8S_VERSIONS:
+        chartkit.validate(docs, version)
+
+
+def test_with_a_bucket_only_the_worker_may_reach_the_object_storage(tmp_path):
+    values = tmp_path / "store-backups.yaml"
+    values.write_text(STORE_BACKUPS_ON)
+    docs = render((*PROFILES["vps"], values))
+    policy = one(docs, "NetworkPolicy", "storeplatform-store-backups-egress")
+    (rule,) = policy["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "198.51.100.0/24"}},
+                          {"ipBlock": {"cidr": "2001:db8::/32"}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8443}]
+    labels = pod_labels(docs)
+    assert selects(policy, labels["storeplatform-worker"])
+    for other in ("storeplatform-web", "storeplatform-beat", "storeplatform-migrate-1"):
+        assert not selects(policy, labels[other]), other
+        assert 8443 not in allowed_egress_ports(chartkit.of_kind(docs, "NetworkPolicy"),
+                                                labels[other]), other
+
+
+def test_without_a_bucket_store_backups_are_off_and_nothing_waits_for_their_secret(renders):
+    for variant, docs in renders.items():
+        if variant == "everything-on":
+            continue
+        config = one(docs, "ConfigMap", "storeplatform-config")["data"]
+        assert config["STORE_BACKUP_S3_BUCKET"] == "", variant
+        for doc in docs:
+            assert "store-backup" not in doc["metadata"]["name"], f"{variant}: {doc['kind']}"
+            if doc["kind"] not in chartkit.POD_KINDS:
+                continue
+            spec = doc["spec"]["template"]["spec"]
+            secrets = [v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v]
+            assert "storeplatform-store-backups" not in secrets, f"{variant}: {doc['metadata']}"
+            for container in spec["containers"]:
+                names = {e["name"] for e in container.get("env", [])}
+                assert not {n for n in names if n.startswith("STORE_BACKUP_")}, variant
+
+
+@pytest.mark.parametrize(
+    ("set_values", "named"),
+    [
+        ({"storeBackups.objectStorage.bucket": "Not_A_Bucket"},
+         "/storeBackups/objectStorage/bucket"),
+        ({"storeBackups.objectStorage.endpoint": "s3.example.com"},
+         "/storeBackups/objectStorage/endpoint"),
+        ({"storeBackups.objectStorage.sse": "aws:kms:dsse"}, "/storeBackups/objectStorage/sse"),
+        ({"storeBackups.objectStorage.prefix": "/shops"}, "/storeBackups/objectStorage/prefix"),
+        ({"storeBackups.objectStorage.prefix": "shops/$(HOME)"},
+         "/storeBackups/objectStorage/prefix"),
+        ({"storeBackups.schedule": "daily"}, "/storeBackups/schedule"),
+        ({"storeBackups.keep": 0}, "/storeBackups/keep"),
+        ({"storeBackups.timeout": 5}, "/storeBackups/timeout"),
+        ({"storeBackups.egress.cidrs": "{s3.example.com}"}, "/storeBackups/egress/cidrs"),
+        ({"storeBackups.existingSecret": ""}, "/storeBackups/existingSecret"),
+        ({"storeBackups.accessKey": "AKIA..."}, "accessKey"),
+        # A bucket without the addresses the worker's NetworkPolicy must open.
+        ({"storeBackups.objectStorage.bucket": "store-backups"}, "storeBackups.egress.cidrs"),
+    ],
+)
+def test_bad_store_backup_values_are_refused_naming_the_value(set_values, named):
+    error = chartkit.render_error(CHART, set_values=set_values)
+    assert named in error, f"helm's error does not name {named}:\n{error}"

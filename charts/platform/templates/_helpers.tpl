@@ -85,6 +85,9 @@ seccompProfile:
 {{- if and .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) -}}
 {{- fail "ingress.tls.secretName is required when ingress.tls.enabled is true" -}}
 {{- end -}}
+{{- if and .Values.storeBackups.objectStorage.bucket .Values.networkPolicy.enabled (not .Values.storeBackups.egress.cidrs) -}}
+{{- fail "storeBackups.egress.cidrs is required when storeBackups.objectStorage.bucket is set: the addresses of the object storage, which the worker's NetworkPolicy opens (see README, Network policies)" -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -169,6 +172,48 @@ env:
 {{- define "platform.tmpMount" -}}
 - name: tmp
   mountPath: /tmp
+{{- end -}}
+
+{{/*
+Store backups (issue 12): the object storage keys, as files from the Secret
+storeBackups.existingSecret, and the variables naming those files. Only with
+a bucket: without one, store backups are off and no pod waits for a Secret
+that need not exist. Use in env (after platform.env), volumeMounts, volumes.
+*/}}
+{{- define "platform.storeBackups.keysDir" -}}
+/var/run/storeplatform/store-backups
+{{- end -}}
+
+{{- define "platform.storeBackups.env" -}}
+{{- if .Values.storeBackups.objectStorage.bucket -}}
+- name: STORE_BACKUP_S3_ACCESS_KEY_FILE
+  value: {{ printf "%s/access-key" (include "platform.storeBackups.keysDir" .) }}
+- name: STORE_BACKUP_S3_SECRET_KEY_FILE
+  value: {{ printf "%s/secret-key" (include "platform.storeBackups.keysDir" .) }}
+{{- end }}
+{{- end -}}
+
+{{- define "platform.storeBackups.mount" -}}
+{{- if .Values.storeBackups.objectStorage.bucket -}}
+- name: store-backup-keys
+  mountPath: {{ include "platform.storeBackups.keysDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "platform.storeBackups.volume" -}}
+{{- if .Values.storeBackups.objectStorage.bucket -}}
+- name: store-backup-keys
+  secret:
+    secretName: {{ .Values.storeBackups.existingSecret }}
+    optional: false
+    # Owner root, group fsGroup (the pods' 10001): readable by the platform
+    # user and no one else.
+    defaultMode: 0440
+    items:
+      - {key: access-key, path: access-key}
+      - {key: secret-key, path: secret-key}
+{{- end }}
 {{- end -}}
 
 {{/*
