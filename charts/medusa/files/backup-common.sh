@@ -162,14 +162,16 @@ download_part() {
 }
 
 # Files: every entry of FILES_DIR, as a gzipped tar of "."; a restore's
-# leftover staging directory is not the store's.
+# leftover staging directory is not the store's, nor is lost+found, which
+# ext4 puts at a volume's root (FILES_DIR may be one) owned by root and
+# unreadable to the Job.
 files_tar() {
     local code=0
     # tar exits 1 when a file changed while it was read (a live site writes
     # its caches): the archive is still whole and the backup consistent
     # enough for files. 2 is a real failure.
-    tar -C "$FILES_DIR" --exclude="./${RESTORE_STAGING}*" --warning=no-file-changed \
-        -czf - . || code=$?
+    tar -C "$FILES_DIR" --exclude="./${RESTORE_STAGING}*" --exclude=./lost+found \
+        --warning=no-file-changed -czf - . || code=$?
     [ "$code" -le 1 ]
 }
 
@@ -243,7 +245,7 @@ restore_files() {
     download_part "$WORK/files.put.json" | tar -C "$staging" -xzf - --no-same-owner
     mkdir "$old"
     find "$FILES_DIR" -mindepth 1 -maxdepth 1 ! -name "${RESTORE_STAGING}-*" \
-        -exec mv -t "$old" -- {} +
+        ! -name lost+found -exec mv -t "$old" -- {} +
     find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$FILES_DIR" -- {} +
     rm -rf "$staging" "$old"
 }
