@@ -383,7 +383,7 @@ def test_a_backup_killed_midway_leaves_earlier_backups_whole(woo_store, tmp_path
     earlier_objects = {key: woo_store.storage.read(key) for key in woo_store.storage.object_keys()}
     before_db, before_files = woo_store.fingerprint(), tree(woo_store.files_dir)
     # Enough data for several 5 MiB parts, so the kill lands mid-upload.
-    (woo_store.files_dir / "uploads" / "big.bin").write_bytes(os.urandom(40 * 1024 * 1024))
+    (woo_store.files_dir / "uploads" / "big.bin").write_bytes(os.urandom(24 * 1024 * 1024))
     prefix = "stores/k3x9q2m1ab/b-0006/"
 
     job = subprocess.Popen(["bash", str(script("woocommerce", "backup.sh"))],
@@ -553,6 +553,23 @@ def test_a_failed_medusa_restore_leaves_the_database_as_it_was(medusa_store, tmp
     assert pg_fingerprint(medusa_store.server, medusa_store.name) == current
     assert "order_new" in current
     assert tree(medusa_store.files_dir) == current_files
+
+
+@pytest.mark.parametrize("name", ["backup.sh", "restore.sh"])
+def test_object_storage_not_configured_is_the_reason_given(medusa_store, tmp_path, name):
+    """The chart's default: no bucket and no key Secret (backup.* not generated)."""
+    env = {**medusa_store.env("stores/m3dus4st0r/b-0005/"), "S3_BUCKET": ""}
+
+    done = run_script("medusa", name, env)
+
+    assert done.returncode == 1
+    assert termination_message(tmp_path) == f"{name[:-3]} failed: S3_BUCKET is not set\n"
+    env = {**medusa_store.env("stores/m3dus4st0r/b-0005/"),
+           "S3_ACCESS_KEY_FILE": "/run/secrets/object-storage/access-key"}
+    done = run_script("medusa", name, env)
+    assert done.returncode != 0
+    assert "cannot read the S3 access key file /run/secrets/object-storage/access-key" in (
+        termination_message(tmp_path))
 
 
 def test_a_medusa_backup_restores_into_another_database(medusa_store, tmp_path):

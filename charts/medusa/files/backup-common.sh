@@ -18,20 +18,8 @@
 # Output: progress on stdout; the commands' own stderr is kept in a private
 # file and replayed on exit, so that a failure's reason can quote its last line.
 
-: "${BACKUP_PREFIX:?BACKUP_PREFIX is required}"
-: "${S3_BUCKET:?S3_BUCKET is required}"
-: "${DB_HOST:?DB_HOST is required}"
-: "${DB_NAME:?DB_NAME is required}"
-: "${DB_USER:?DB_USER is required}"
-: "${DB_PASSWORD_FILE:?DB_PASSWORD_FILE is required}"
-: "${FILES_DIR:?FILES_DIR is required}"
 TERMINATION_LOG="${TERMINATION_LOG:-/dev/termination-log}"
 OBJECTSTORE="${OBJECTSTORE:-python3 -m provisioning.objectstore}"
-case "$BACKUP_PREFIX" in
-    */) ;;
-    *) BACKUP_PREFIX="$BACKUP_PREFIX/" ;;
-esac
-MANIFEST_KEY="${BACKUP_PREFIX}parts.json"
 # Restores build their new files here, inside FILES_DIR (same volume, so the
 # swap is a rename); backups leave these out.
 RESTORE_STAGING=".storeplatform-restore"
@@ -104,6 +92,15 @@ objectstore() {
     $OBJECTSTORE "$@"
 }
 
+# What the Job must set; an empty S3_BUCKET is object storage not configured.
+for variable in BACKUP_PREFIX S3_BUCKET DB_HOST DB_NAME DB_USER DB_PASSWORD_FILE FILES_DIR; do
+    [ -n "${!variable:-}" ] || fail "${variable} is not set"
+done
+case "$BACKUP_PREFIX" in
+    */) ;;
+    *) BACKUP_PREFIX="$BACKUP_PREFIX/" ;;
+esac
+MANIFEST_KEY="${BACKUP_PREFIX}parts.json"
 [ -r "$DB_PASSWORD_FILE" ] || fail "cannot read the database password file $DB_PASSWORD_FILE"
 [ -d "$FILES_DIR" ] || fail "FILES_DIR $FILES_DIR is not a directory"
 
