@@ -44,6 +44,35 @@ RUN set -eux; \
     /opt/tools/bin/helm version --short; \
     /opt/tools/bin/kubectl version --client
 
+# --- PostgreSQL 16 client tools (store backups, issue 12) ------------------------
+# Medusa backups run pg_dump, pg_restore and psql from this image against the
+# store's PostgreSQL 16. Debian bookworm ships client 15, which refuses to
+# dump a 16 server, and the PGDG apt repository is not reachable from every
+# build network; the pgserver wheel on PyPI carries PostgreSQL 16 builds with
+# libpq vendored (the same binaries the test suite runs). Only its three
+# client tools are kept, in the wheel's layout (their RUNPATH is relative).
+FROM ${PYTHON_IMAGE} AS pgclient
+ARG TARGETARCH
+RUN set -eux; \
+    mkdir -p /opt/pgclient/bin; \
+    if [ "${TARGETARCH:-amd64}" = "amd64" ]; then \
+        echo "pgserver==0.1.4 --hash=sha256:d595789b47624a3d963aa9aa6359da9be31beb7e61f1a45541953242068b8813" > /tmp/pgserver.txt; \
+        python -m pip download --no-deps --require-hashes -d /tmp/wheel -r /tmp/pgserver.txt; \
+        python -m zipfile -e /tmp/wheel/pgserver-*.whl /tmp/pgserver; \
+        mkdir -p /opt/pgclient/pgserver/pginstall/bin; \
+        cp -r /tmp/pgserver/pgserver.libs /opt/pgclient/; \
+        for tool in pg_dump pg_restore psql; do \
+            install -m 0755 "/tmp/pgserver/pgserver/pginstall/bin/$tool" /opt/pgclient/pgserver/pginstall/bin/; \
+            ln -s "../pgserver/pginstall/bin/$tool" "/opt/pgclient/bin/$tool"; \
+        done; \
+        chmod 0755 /opt/pgclient/pgserver.libs; chmod 0644 /opt/pgclient/pgserver.libs/*; \
+        /opt/pgclient/bin/pg_dump --version; \
+    else \
+        # No such wheel for this architecture: Medusa backups then fail with
+        # "pg_dump: command not found" (charts/medusa/README.md, "Backups").
+        echo "no PostgreSQL 16 client tools for ${TARGETARCH}"; \
+    fi
+
 # --- Python dependencies -------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -55,7 +84,7 @@ RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
 FROM ${PYTHON_IMAGE} AS runtime
 # HOME and helm's caches live in /tmp: the chart mounts an emptyDir there and
 # keeps the root filesystem read-only.
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/venv/bin:/opt/pgclient/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
@@ -65,6 +94,17 @@ ENV PATH=/opt/venv/bin:$PATH \
     HELM_BIN=/usr/local/bin/helm \
     STORE_CHARTS_DIR=/app/charts \
     STORE_VALUES_DIR=/app/deploy/values
+
+# Store backups (issue 12, charts/*/templates/backup.yaml run this image):
+# WooCommerce's mariadb-dump and mariadb client (Debian's 10.11; the store's
+# server is MariaDB 11.4, which the tests here cannot run: only 10.11 servers
+# are tested), and the PostgreSQL 16 tools from the pgclient stage. bash, tar
+# and gzip are in the base.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends mariadb-client \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=pgclient /opt/pgclient /opt/pgclient
 
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \

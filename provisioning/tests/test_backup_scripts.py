@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -117,7 +119,10 @@ def make_files(root: Path, extra_bytes: int = 0) -> None:
 
 
 def wipe(directory: Path) -> None:
+    """Delete what the store could: not a volume root's lost+found (root's)."""
     for child in directory.iterdir():
+        if child.name == "lost+found":
+            continue
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
         else:
@@ -378,7 +383,7 @@ def test_a_backup_killed_midway_leaves_earlier_backups_whole(woo_store, tmp_path
     earlier_objects = {key: woo_store.storage.read(key) for key in woo_store.storage.object_keys()}
     before_db, before_files = woo_store.fingerprint(), tree(woo_store.files_dir)
     # Enough data for several 5 MiB parts, so the kill lands mid-upload.
-    (woo_store.files_dir / "uploads" / "big.bin").write_bytes(os.urandom(40 * 1024 * 1024))
+    (woo_store.files_dir / "uploads" / "big.bin").write_bytes(os.urandom(24 * 1024 * 1024))
     prefix = "stores/k3x9q2m1ab/b-0006/"
 
     job = subprocess.Popen(["bash", str(script("woocommerce", "backup.sh"))],
@@ -461,6 +466,9 @@ def medusa_store(postgres, object_storage, tmp_path):
     (uploads / "mug.jpg").write_bytes(os.urandom(100_000))
     (uploads / "private").mkdir()
     (uploads / "private" / "export-2026-11-30.csv").write_text("id,email\n1,buyer@example.test\n")
+    # The volume's root on ext4: root's, not the store's (left out, left alone).
+    (uploads / "lost+found").mkdir()
+    (uploads / "lost+found" / "#12345").write_text("fsck found this")
 
     class Store:
         server = postgres
@@ -491,6 +499,10 @@ def test_a_medusa_backup_restores_the_order_and_uploads(medusa_store, tmp_path):
     assert parts["database"]["format"] == "pg_dump-custom"
     assert parts["database"]["key"] == f"{prefix}database.dump"
     assert medusa_store.storage.read(parts["database"]["key"]).startswith(b"PGDMP")
+    with tarfile.open(fileobj=io.BytesIO(medusa_store.storage.read(parts["files"]["key"]))) as tar:
+        names = tar.getnames()
+    assert "./private/export-2026-11-30.csv" in names
+    assert not [name for name in names if "lost+found" in name]
 
     medusa_store.server.sql(
         'DROP TABLE order_line_item; DELETE FROM "order"; CREATE TABLE added_later (id int);',
@@ -543,6 +555,23 @@ def test_a_failed_medusa_restore_leaves_the_database_as_it_was(medusa_store, tmp
     assert tree(medusa_store.files_dir) == current_files
 
 
+@pytest.mark.parametrize("name", ["backup.sh", "restore.sh"])
+def test_object_storage_not_configured_is_the_reason_given(medusa_store, tmp_path, name):
+    """The chart's default: no bucket and no key Secret (backup.* not generated)."""
+    env = {**medusa_store.env("stores/m3dus4st0r/b-0005/"), "S3_BUCKET": ""}
+
+    done = run_script("medusa", name, env)
+
+    assert done.returncode == 1
+    assert termination_message(tmp_path) == f"{name[:-3]} failed: S3_BUCKET is not set\n"
+    env = {**medusa_store.env("stores/m3dus4st0r/b-0005/"),
+           "S3_ACCESS_KEY_FILE": "/run/secrets/object-storage/access-key"}
+    done = run_script("medusa", name, env)
+    assert done.returncode != 0
+    assert "cannot read the S3 access key file /run/secrets/object-storage/access-key" in (
+        termination_message(tmp_path))
+
+
 def test_a_medusa_backup_restores_into_another_database(medusa_store, tmp_path):
     """The clone path: the same backup loaded into a second store's database."""
     prefix = "stores/m3dus4st0r/b-0004/"
@@ -558,7 +587,8 @@ def test_a_medusa_backup_restores_into_another_database(medusa_store, tmp_path):
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert pg_fingerprint(medusa_store.server, clone) == before
-    assert tree(clone_files) == tree(medusa_store.files_dir)
+    assert tree(clone_files) == {path: entry for path, entry in tree(medusa_store.files_dir).items()
+                                 if not path.startswith("lost+found")}
 
 
 # --- the object-store command ------------------------------------------------------

@@ -94,8 +94,12 @@ def test_suspend_takes_a_ready_store_to_suspended_with_no_pods_and_its_release_d
     assert store.events.filter(step="Scaling the store down to zero").exists()
     replicas = workloads(cluster, store)
     assert len(replicas) == 2 and set(replicas.values()) == {0}  # WordPress and MariaDB
-    [cron] = cluster.fake.cluster.list("cronjobs", store.namespace, "")
-    assert cron["spec"]["suspend"] is True
+    # Every CronJob suspended: WP-Cron's, and the backup and restore templates
+    # (always suspended, issue 12).
+    crons = cluster.fake.cluster.list("cronjobs", store.namespace, "")
+    assert sorted(c["metadata"]["name"].rsplit("-", 1)[1] for c in crons) == [
+        "backup", "cron", "restore"]
+    assert all(c["spec"]["suspend"] is True for c in crons)
     assert kube.release_status(store.namespace, store.release) == "deployed"
     assert names(cluster, "persistentvolumeclaims", store) == volumes
     assert own_secrets(cluster, store) == secrets

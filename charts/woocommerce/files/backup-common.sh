@@ -18,20 +18,8 @@
 # Output: progress on stdout; the commands' own stderr is kept in a private
 # file and replayed on exit, so that a failure's reason can quote its last line.
 
-: "${BACKUP_PREFIX:?BACKUP_PREFIX is required}"
-: "${S3_BUCKET:?S3_BUCKET is required}"
-: "${DB_HOST:?DB_HOST is required}"
-: "${DB_NAME:?DB_NAME is required}"
-: "${DB_USER:?DB_USER is required}"
-: "${DB_PASSWORD_FILE:?DB_PASSWORD_FILE is required}"
-: "${FILES_DIR:?FILES_DIR is required}"
 TERMINATION_LOG="${TERMINATION_LOG:-/dev/termination-log}"
 OBJECTSTORE="${OBJECTSTORE:-python3 -m provisioning.objectstore}"
-case "$BACKUP_PREFIX" in
-    */) ;;
-    *) BACKUP_PREFIX="$BACKUP_PREFIX/" ;;
-esac
-MANIFEST_KEY="${BACKUP_PREFIX}parts.json"
 # Restores build their new files here, inside FILES_DIR (same volume, so the
 # swap is a rename); backups leave these out.
 RESTORE_STAGING=".storeplatform-restore"
@@ -104,6 +92,15 @@ objectstore() {
     $OBJECTSTORE "$@"
 }
 
+# What the Job must set; an empty S3_BUCKET is object storage not configured.
+for variable in BACKUP_PREFIX S3_BUCKET DB_HOST DB_NAME DB_USER DB_PASSWORD_FILE FILES_DIR; do
+    [ -n "${!variable:-}" ] || fail "${variable} is not set"
+done
+case "$BACKUP_PREFIX" in
+    */) ;;
+    *) BACKUP_PREFIX="$BACKUP_PREFIX/" ;;
+esac
+MANIFEST_KEY="${BACKUP_PREFIX}parts.json"
 [ -r "$DB_PASSWORD_FILE" ] || fail "cannot read the database password file $DB_PASSWORD_FILE"
 [ -d "$FILES_DIR" ] || fail "FILES_DIR $FILES_DIR is not a directory"
 
@@ -162,14 +159,16 @@ download_part() {
 }
 
 # Files: every entry of FILES_DIR, as a gzipped tar of "."; a restore's
-# leftover staging directory is not the store's.
+# leftover staging directory is not the store's, nor is lost+found, which
+# ext4 puts at a volume's root (FILES_DIR may be one) owned by root and
+# unreadable to the Job.
 files_tar() {
     local code=0
     # tar exits 1 when a file changed while it was read (a live site writes
     # its caches): the archive is still whole and the backup consistent
     # enough for files. 2 is a real failure.
-    tar -C "$FILES_DIR" --exclude="./${RESTORE_STAGING}*" --warning=no-file-changed \
-        -czf - . || code=$?
+    tar -C "$FILES_DIR" --exclude="./${RESTORE_STAGING}*" --exclude=./lost+found \
+        --warning=no-file-changed -czf - . || code=$?
     [ "$code" -le 1 ]
 }
 
@@ -243,7 +242,7 @@ restore_files() {
     download_part "$WORK/files.put.json" | tar -C "$staging" -xzf - --no-same-owner
     mkdir "$old"
     find "$FILES_DIR" -mindepth 1 -maxdepth 1 ! -name "${RESTORE_STAGING}-*" \
-        -exec mv -t "$old" -- {} +
+        ! -name lost+found -exec mv -t "$old" -- {} +
     find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$FILES_DIR" -- {} +
     rm -rf "$staging" "$old"
 }
