@@ -16,7 +16,7 @@ from django.utils import timezone
 from provisioning import errors, helm, kube, lease
 from provisioning.operations import ACTOR, Operation
 from stores import constants as c
-from stores.models import Domain, StoreCredentials
+from stores.models import Backup, Domain, StoreCredentials
 from stores.transitions import record_event
 
 
@@ -36,7 +36,12 @@ def delete(op: Operation) -> None:
     with op.step("Waiting for the namespace to go"):
         _wait_namespace_gone(op)
     if op.finish(c.DELETED, message="The store was deleted.", deleted_at=timezone.now()):
-        StoreCredentials.objects.filter(store_id=store.id).delete()
+        # A store whose backups are kept (STORE_BACKUP_KEEP_AFTER_DELETE)
+        # keeps its credentials with them: its data holds that admin login,
+        # and a copy brought back from a backup needs it. They go when the
+        # backups expire (provisioning/backups.py); no one can read them meanwhile.
+        if not Backup.objects.filter(store_id=store.id, status=c.BACKUP_SUCCEEDED).exists():
+            StoreCredentials.objects.filter(store_id=store.id).delete()
         # A deleted store's host names are free for another store.
         Domain.objects.filter(store_id=store.id).delete()
 

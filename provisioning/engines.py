@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import socket
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from django.conf import settings
@@ -126,7 +128,46 @@ class Engine:
             "suspended": store.suspended,
             "paused": {"backend": settings.STORE_PAUSED_BACKEND,
                        "port": settings.STORE_PAUSED_PORT},
+            # Backups (issue 12): where the chart's backup and restore Jobs
+            # write and read, and the one address their egress policy opens.
+            "backup": backup_values(),
         }
+
+
+def backup_values() -> dict:
+    """The charts' ``backup`` block from the STORE_BACKUP_S3_* settings."""
+    endpoint = settings.STORE_BACKUP_S3_ENDPOINT
+    image = {}
+    if settings.STORE_BACKUP_IMAGE:
+        repository, _, tag = settings.STORE_BACKUP_IMAGE.rpartition(":")
+        image = {"image": {"repository": repository, "tag": tag}}
+    return {
+        **image,
+        "activeDeadlineSeconds": settings.STORE_BACKUP_TIMEOUT,
+        "objectStorage": {
+            "endpoint": endpoint,
+            "bucket": settings.STORE_BACKUP_S3_BUCKET,
+            "region": settings.STORE_BACKUP_S3_REGION,
+            "sse": settings.STORE_BACKUP_S3_SSE,
+            "egress": object_storage_egress(endpoint) if settings.STORE_BACKUP_S3_BUCKET else [],
+        },
+    }
+
+
+def object_storage_egress(endpoint: str) -> list[dict]:
+    """The addresses a backup Job may reach: the endpoint's host resolved
+    now, on its port. AWS S3 (no endpoint) answers from addresses that
+    change, so its Jobs may reach any address on 443."""
+    if not endpoint:
+        return [{"cidr": "0.0.0.0/0", "port": 443}]
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(url.hostname, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []  # the Job then cannot reach it either; its error says so
+    addresses = sorted({info[4][0] for info in infos})
+    return [{"cidr": f"{ip}/{128 if ':' in ip else 32}", "port": port} for ip in addresses]
 
 
 def domain_secret(store, hostname: str) -> str:

@@ -112,3 +112,15 @@ class Cancelled(Exception):
 
 class LeaseLost(Exception):
     """Another worker took the store over; stop without touching it."""
+
+
+class BackupFailed(ProvisioningError):
+    """A backup Job failed, or what it wrote did not verify (issue 12)."""
+
+    reason = c.REASON_BACKUP_FAILED
+
+
+class RestoreFailed(ProvisioningError):
+    """A restore Job failed: the store's data may be half replaced."""
+
+    reason = c.REASON_RESTORE_FAILED

@@ -51,10 +51,11 @@ POOLED_SUSPENDED_MESSAGE = ("The store waits in the warm pool, suspended: it run
                             "until a claim resumes it.")
 
 
-def install(op: Operation) -> None:
+def install(op: Operation, *, before_ready=None) -> None:
     """Provision, upgrade, suspend or resume: converge the release on the
     current chart with the store's values; Ready, or Suspended when the
-    values switch ``suspended`` is on."""
+    values switch ``suspended`` is on. ``before_ready(op)`` runs once the
+    storefront answers, before the final state (a clone's restore)."""
     store = op.store
     engine = get_engine(store.engine)
     creds = credentials(store)
@@ -81,6 +82,8 @@ def install(op: Operation) -> None:
         return
     certificates.wait(op, certificates.expected(values))
     check_storefronts(op, storefront_urls(values))
+    if before_ready is not None:
+        before_ready(op)
     fields = {"ready_at": timezone.now()} if op.kind == c.OP_PROVISION else {}
     # A store without an owner was built for the warm pool: it waits there.
     pooled = store.owner_id is None
@@ -98,13 +101,15 @@ def _install_title(op: Operation, chart_version: str) -> str:
     }.get(op.kind, f"Upgrading to chart {chart_version}")
 
 
-def upgrade_release(op: Operation, helm_client: helm.Helm, title: str) -> tuple[dict, dict]:
+def upgrade_release(op: Operation, helm_client: helm.Helm, title: str, *,
+                    overrides: dict | None = None) -> tuple[dict, dict]:
     """``helm upgrade --install`` the store's release on the current chart
     with the profile and freshly generated values (its custom domains
-    included); returns helm's release JSON and the generated values."""
+    included, then ``overrides``, such as a restore's ``maintenance``);
+    returns helm's release JSON and the generated values."""
     store = op.store
     engine = get_engine(store.engine)
-    values = engine.values(store)
+    values = {**engine.values(store), **(overrides or {})}
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=f"{store.id}-") as values_file:
         yaml.safe_dump(values, values_file)
         values_file.flush()

@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import urllib3
@@ -552,3 +553,129 @@ def certificate_diagnostics(namespace: str, names: list[str]) -> dict:
                 "reason": event.reason, "message": event.message,
             })
     return result
+
+
+# -- Backup and restore Jobs (issue 12) ----------------------------------------
+def _batch() -> client.BatchV1Api:
+    return client.BatchV1Api(api_client())
+
+
+def start_job(store, template: str, name: str, env: dict[str, str]) -> bool:
+    """Create Job ``name`` from the store's suspended CronJob ``template``,
+    as ``kubectl create job --from=cronjob/<template>`` does, with ``env``
+    added to each container. The chart owns the pod (image, volumes, the
+    database's address, the fences); the platform only says which backup.
+    An existing Job of that name is left as it is (a resumed operation
+    finds the Job its first attempt started); returns whether it created."""
+    api = api_client()
+    with translated():
+        try:
+            _batch().read_namespaced_job(name, store.namespace, _request_timeout=TIMEOUT)
+            return False
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+        cronjob = api.sanitize_for_serialization(
+            _batch().read_namespaced_cron_job(template, store.namespace,
+                                              _request_timeout=TIMEOUT))
+    spec = cronjob["spec"]["jobTemplate"]["spec"]
+    for container in spec["template"]["spec"]["containers"]:
+        container["env"] = [e for e in container.get("env", []) if e["name"] not in env] + [
+            {"name": key, "value": value} for key, value in env.items()]
+    labels = {**(cronjob["spec"]["jobTemplate"].get("metadata", {}).get("labels") or {}),
+              c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_STORE_ID: store.id}
+    body = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": store.namespace, "labels": labels,
+                     "annotations": {"cronjob.kubernetes.io/instantiate": "manual"}},
+        "spec": spec,
+    }
+    with recorded(store.id, "create", "job", name, "--from", f"cronjob/{template}",
+                  "--namespace", store.namespace):
+        try:
+            _batch().create_namespaced_job(store.namespace, body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if _is(exc, 409):
+                return False
+            raise
+    return True
+
+
+def cronjob_exists(namespace: str, name: str) -> bool:
+    with translated():
+        try:
+            _batch().read_namespaced_cron_job(name, namespace, _request_timeout=TIMEOUT)
+            return True
+        except ApiException as exc:
+            if _is(exc, 404):
+                return False
+            raise
+
+
+@dataclass(frozen=True)
+class JobState:
+    phase: str  # running, succeeded, failed, missing
+    message: str = ""  # why it failed: the container's termination message
+
+
+def job_state(namespace: str, name: str) -> JobState:
+    """Where a Job is. A failed one says why in its pod's termination
+    message (what its script wrote to /dev/termination-log), else in the
+    Job's own condition (a deadline, a pod killed)."""
+    with translated():
+        try:
+            job = _batch().read_namespaced_job(name, namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if _is(exc, 404):
+                return JobState("missing")
+            raise
+        status = job.status
+        if status and status.succeeded:
+            return JobState("succeeded")
+        failed = [cond for cond in (status.conditions or []) if cond.type == "Failed"
+                  and cond.status == "True"] if status else []
+        if not failed and not (status and status.failed):
+            return JobState("running")
+        pods = core().list_namespaced_pod(namespace, label_selector=f"job-name={name}",
+                                          _request_timeout=TIMEOUT).items
+    for pod in pods:
+        for container in (pod.status.container_statuses or []) if pod.status else []:
+            ended = container.state and container.state.terminated
+            if ended and ended.exit_code:
+                text = (ended.message or "").strip()
+                return JobState("failed", text or f"the Job's container stopped with exit code "
+                                f"{ended.exit_code} ({ended.reason or 'no reason given'}).")
+    condition = failed[0] if failed else None
+    return JobState("failed", (condition.message or condition.reason) if condition
+                    else "the Job failed without saying why.")
+
+
+def delete_job(store, name: str) -> None:
+    with recorded(store.id, "delete", "job", name, "--namespace", store.namespace):
+        try:
+            _batch().delete_namespaced_job(name, store.namespace, propagation_policy="Background",
+                                           _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+
+
+def ensure_backup_secret(store, name: str, values: dict[str, str]) -> None:
+    """The object storage keys in the store's namespace (Secret ``name``),
+    created or replaced so a rotated key reaches the next backup. The keys
+    travel in the request body only: the record names the Secret."""
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(
+            name=name, namespace=store.namespace,
+            labels={c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_STORE_ID: store.id}),
+        type="Opaque",
+        data={k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+    )
+    with recorded(store.id, "apply", "secret", name, "--namespace", store.namespace):
+        try:
+            core().create_namespaced_secret(store.namespace, body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if not _is(exc, 409):
+                raise
+            core().replace_namespaced_secret(name, store.namespace, body,
+                                             _request_timeout=TIMEOUT)

@@ -12,6 +12,8 @@ One store's path (docs/system-design.md has the whole state machine):
                                         |     suspended --resume_store--> resuming --> ready
                                         |     suspended --upgrade_store--> upgrading --> suspended
                                         +--> pooled (no owner) --claim_store--> claiming --> ready
+                                        |             +--back_up_store--> backing_up --> ready
+                                        |             +--restore_store--> restoring --> ready
                                         +--> failed --retry--> (the operation that failed)
     any live state --delete--> deleting --delete_store--> deleted
 
@@ -31,7 +33,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from provisioning import claim, deletion, domains, install, metrics, operations
+from provisioning import backups, claim, deletion, domains, install, metrics, operations
 from provisioning.operations import Spec, StoreTask
 from stores import constants as c
 from stores import transitions
@@ -43,9 +45,13 @@ log = logging.getLogger(__name__)
 SPECS = {
     spec.kind: spec
     for spec in [
-        Spec(c.OP_PROVISION, install.install, timeout=settings.STORE_PROVISION_TIMEOUT),
-        Spec(c.OP_UPGRADE, install.install, timeout=settings.STORE_PROVISION_TIMEOUT),
-        Spec(c.OP_ROLLBACK, install.rollback, timeout=settings.STORE_PROVISION_TIMEOUT),
+        # A clone is restored from its backup before it is ready (issue 12).
+        Spec(c.OP_PROVISION, backups.provision, timeout=settings.STORE_PROVISION_TIMEOUT),
+        # Upgrades and rollbacks take a backup first (issue 12).
+        Spec(c.OP_UPGRADE, backups.upgrade,
+             timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_BACKUP_TIMEOUT),
+        Spec(c.OP_ROLLBACK, backups.rollback,
+             timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_BACKUP_TIMEOUT),
         Spec(c.OP_DELETE, deletion.delete, timeout=settings.STORE_DELETE_TIMEOUT,
              cancel_on_delete=False, wait_for_lease=True),
         Spec(c.OP_CHANGE_URL, domains.change_url,
@@ -56,6 +62,10 @@ SPECS = {
         Spec(c.OP_RESUME, install.install, timeout=settings.STORE_PROVISION_TIMEOUT),
         Spec(c.OP_CLAIM, claim.claim,
              timeout=settings.STORE_PROVISION_TIMEOUT + settings.STORE_CERTIFICATE_TIMEOUT),
+        # Backups and restores (issue 12, provisioning/backups.py).
+        Spec(c.OP_BACKUP, backups.backup, timeout=settings.STORE_BACKUP_TIMEOUT),
+        Spec(c.OP_RESTORE, backups.restore,
+             timeout=2 * settings.STORE_BACKUP_TIMEOUT + 2 * settings.STORE_PROVISION_TIMEOUT),
     ]
 }
 
@@ -100,10 +110,21 @@ def claim_store(self, store_id: str) -> str:
     return operations.run(self, store_id, SPECS[c.OP_CLAIM])
 
 
+@shared_task(bind=True, base=StoreTask, **SPECS[c.OP_BACKUP].task_limits())
+def backup_store(self, store_id: str) -> str:
+    return operations.run(self, store_id, SPECS[c.OP_BACKUP])
+
+
+@shared_task(bind=True, base=StoreTask, **SPECS[c.OP_RESTORE].task_limits())
+def restore_store(self, store_id: str) -> str:
+    return operations.run(self, store_id, SPECS[c.OP_RESTORE])
+
+
 TASKS = {c.OP_PROVISION: provision_store, c.OP_DELETE: delete_store,
          c.OP_UPGRADE: upgrade_store, c.OP_ROLLBACK: rollback_store,
          c.OP_CHANGE_URL: change_store_url, c.OP_SUSPEND: suspend_store,
-         c.OP_RESUME: resume_store, c.OP_CLAIM: claim_store}
+         c.OP_RESUME: resume_store, c.OP_CLAIM: claim_store,
+         c.OP_BACKUP: backup_store, c.OP_RESTORE: restore_store}
 
 
 def dispatch(store_id: str, operation: str) -> bool:

@@ -424,6 +424,45 @@ CELERY_BEAT_SCHEDULE["notify-owners"] = {
 }
 # --- end of accounts and notifications ----------------------------------------
 
+# --- Backups and restores (issue 12) ------------------------------------------
+# Object storage (any S3-compatible service) the stores' backups go to, under
+# <STORE_BACKUP_S3_PREFIX>stores/<store id>/<backup id>/. No bucket: backups
+# are off (the API says which setting is missing; upgrades go on without one).
+STORE_BACKUP_S3_ENDPOINT = env("STORE_BACKUP_S3_ENDPOINT")  # "" = AWS S3
+STORE_BACKUP_S3_BUCKET = env("STORE_BACKUP_S3_BUCKET")
+STORE_BACKUP_S3_REGION = env("STORE_BACKUP_S3_REGION", "us-east-1")
+# Files holding the access and secret key (a mounted Secret), never the keys.
+STORE_BACKUP_S3_ACCESS_KEY_FILE = env("STORE_BACKUP_S3_ACCESS_KEY_FILE")
+STORE_BACKUP_S3_SECRET_KEY_FILE = env("STORE_BACKUP_S3_SECRET_KEY_FILE")
+STORE_BACKUP_S3_PREFIX = env("STORE_BACKUP_S3_PREFIX")
+# Server-side encryption asked of the object storage: "" (none), AES256, aws:kms.
+STORE_BACKUP_S3_SSE = env("STORE_BACKUP_S3_SSE")
+if STORE_BACKUP_S3_SSE not in ("", "AES256", "aws:kms"):
+    raise RuntimeError("STORE_BACKUP_S3_SSE must be empty, AES256 or aws:kms")
+# When scheduled backups run (cron syntax, UTC), each store at its own offset
+# within STORE_BACKUP_SPREAD_MINUTES so a thousand stores do not start at once.
+STORE_BACKUP_SCHEDULE = env("STORE_BACKUP_SCHEDULE", "0 2 * * *")
+STORE_BACKUP_SPREAD_MINUTES = env_int("STORE_BACKUP_SPREAD_MINUTES", 180)
+# Good backups kept per store (pinned ones on top), and days a deleted
+# store's backups are kept so it can be brought back.
+STORE_BACKUP_KEEP = env_int("STORE_BACKUP_KEEP", 7)
+STORE_BACKUP_KEEP_AFTER_DELETE = env_int("STORE_BACKUP_KEEP_AFTER_DELETE", 14)
+# The image the stores' backup and restore Jobs run ("repository:tag"): the
+# platform's own (its objectstore CLI and the database clients); "" keeps
+# the engine charts' default. The platform chart sets it to its image.
+STORE_BACKUP_IMAGE = env("STORE_BACKUP_IMAGE")
+# Seconds a backup or restore Job may run.
+STORE_BACKUP_TIMEOUT = env_int("STORE_BACKUP_TIMEOUT", 3600)
+STORE_BACKUP_CHECK_INTERVAL = env_int("STORE_BACKUP_CHECK_INTERVAL", 300)
+# The broker must outlive the longest backup too (see visibility_timeout above).
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = max(
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"], 2 * STORE_BACKUP_TIMEOUT + 900)
+CELERY_IMPORTS += ["stores.backups"]
+CELERY_BEAT_SCHEDULE["schedule-backups"] = {
+    "task": "stores.backups.run_due", "schedule": float(STORE_BACKUP_CHECK_INTERVAL),
+}
+# --- end of backups and restores ---------------------------------------------
+
 LOG_FORMAT = env("LOG_FORMAT", "text")
 LOGGING = {
     "version": 1,

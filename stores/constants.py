@@ -30,6 +30,11 @@ RESUMING = "resuming"
 POOLED = "pooled"
 # A pooled store becoming someone's: renamed, re-hosted, one helm upgrade.
 CLAIMING = "claiming"
+# --- Backups and restores (issue 12) ---
+# A backup Job runs in the store's namespace; the shop keeps serving.
+BACKING_UP = "backing_up"
+# The shop's workloads are stopped while its database and files are replaced.
+RESTORING = "restoring"
 
 STATUS_CHOICES = [
     (REQUESTED, "Requested"),
@@ -47,17 +52,19 @@ STATUS_CHOICES = [
     (RESUMING, "Resuming"),
     (POOLED, "Pooled"),
     (CLAIMING, "Claiming"),
+    (BACKING_UP, "Backing up"),
+    (RESTORING, "Restoring"),
 ]
 
 # States in which a worker is (or should be) doing something for the store.
 BUSY_STATES = frozenset(
     {REQUESTED, PROVISIONING, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL,
-     SUSPENDING, RESUMING, CLAIMING}
+     SUSPENDING, RESUMING, CLAIMING, BACKING_UP, RESTORING}
 )
 # Stores that count against an owner's quota.
 LIVE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, DELETING, UPGRADING, ROLLING_BACK, DEGRADED,
-     CHANGING_URL, SUSPENDING, SUSPENDED, RESUMING, CLAIMING}
+     CHANGING_URL, SUSPENDING, SUSPENDED, RESUMING, CLAIMING, BACKING_UP, RESTORING}
 )
 # Stores whose release is installed and serving (or meant to be).
 RUNNING_STATES = frozenset({READY, DEGRADED})
@@ -65,9 +72,10 @@ RUNNING_STATES = frozenset({READY, DEGRADED})
 TRANSITIONS: dict[str, frozenset[str]] = {
     REQUESTED: frozenset({PROVISIONING, FAILED, DELETING}),
     PROVISIONING: frozenset({READY, POOLED, FAILED, DELETING}),
-    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL, SUSPENDING}),
+    READY: frozenset({DELETING, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL, SUSPENDING,
+                      BACKING_UP, RESTORING}),
     DEGRADED: frozenset({READY, DELETING, UPGRADING, ROLLING_BACK, FAILED, CHANGING_URL,
-                         SUSPENDING}),
+                         SUSPENDING, BACKING_UP, RESTORING}),
     # An upgrade of a suspended store leaves it suspended; of a pooled one, pooled.
     UPGRADING: frozenset({READY, POOLED, SUSPENDED, FAILED, DELETING}),
     ROLLING_BACK: frozenset({READY, POOLED, FAILED, DELETING}),
@@ -78,8 +86,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     RESUMING: frozenset({READY, FAILED, DELETING}),
     POOLED: frozenset({CLAIMING, DELETING, UPGRADING, ROLLING_BACK, SUSPENDING}),
     CLAIMING: frozenset({READY, FAILED, DELETING}),
+    # A failed backup is the Backup's, not the store's: the store goes back
+    # to ready (the health check says if it is not). Failed is for a backup
+    # operation that itself broke (its worker crashed past its deadline).
+    BACKING_UP: frozenset({READY, FAILED, DELETING}),
+    RESTORING: frozenset({READY, FAILED, DELETING}),
     FAILED: frozenset({REQUESTED, DELETING, UPGRADING, ROLLING_BACK, CHANGING_URL, SUSPENDING,
-                       RESUMING, CLAIMING}),
+                       RESUMING, CLAIMING, RESTORING, BACKING_UP}),
     DELETING: frozenset({DELETED, FAILED}),
     DELETED: frozenset(),
 }
@@ -89,7 +102,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 RETRYABLE_STATES = frozenset({FAILED})
 DELETABLE_STATES = frozenset(
     {REQUESTED, PROVISIONING, READY, FAILED, UPGRADING, ROLLING_BACK, DEGRADED, CHANGING_URL,
-     SUSPENDING, SUSPENDED, RESUMING, POOLED, CLAIMING}
+     SUSPENDING, SUSPENDED, RESUMING, POOLED, CLAIMING, BACKING_UP, RESTORING}
 )
 # An upgrade or rollback needs a release to act on.
 UPGRADABLE_STATES = frozenset({READY, DEGRADED, FAILED, POOLED})
@@ -99,6 +112,10 @@ FLEET_UPGRADE_STATES = frozenset({READY, DEGRADED, POOLED, SUSPENDED})
 # Suspend pauses a running store; resume brings a suspended one back.
 SUSPENDABLE_STATES = RUNNING_STATES
 RESUMABLE_STATES = frozenset({SUSPENDED})
+# A backup needs the shop's database running; a restore replaces a running
+# store's data, or brings back a failed one's.
+BACKUP_STATES = RUNNING_STATES
+RESTORABLE_STATES = frozenset({READY, DEGRADED, FAILED})
 
 # Operations a worker carries out.
 OP_PROVISION = "provision"
@@ -109,16 +126,20 @@ OP_CHANGE_URL = "change_url"
 OP_SUSPEND = "suspend"
 OP_RESUME = "resume"
 OP_CLAIM = "claim"  # a pooled store becomes a user's (provisioning/claim.py)
+OP_BACKUP = "backup"  # provisioning/backups.py
+OP_RESTORE = "restore"
 OPERATION_CHOICES = [
     (OP_PROVISION, "Provision"), (OP_DELETE, "Delete"), (OP_UPGRADE, "Upgrade"),
     (OP_ROLLBACK, "Rollback"), (OP_CHANGE_URL, "Change address"),
     (OP_SUSPEND, "Suspend"), (OP_RESUME, "Resume"), (OP_CLAIM, "Claim"),
+    (OP_BACKUP, "Backup"), (OP_RESTORE, "Restore"),
 ]
 # The busy state each operation runs in.
 OPERATION_STATES = {
     OP_PROVISION: PROVISIONING, OP_DELETE: DELETING, OP_UPGRADE: UPGRADING,
     OP_ROLLBACK: ROLLING_BACK, OP_CHANGE_URL: CHANGING_URL,
     OP_SUSPEND: SUSPENDING, OP_RESUME: RESUMING, OP_CLAIM: CLAIMING,
+    OP_BACKUP: BACKING_UP, OP_RESTORE: RESTORING,
 }
 # The state a requested operation waits in for a worker: its busy state,
 # except a new store, which is "requested" until a worker picks it up.
@@ -148,6 +169,8 @@ REASON_CLUSTER_REJECTED = "cluster_rejected"  # any other 4xx
 REASON_CREDENTIALS_UNREADABLE = "credentials_unreadable"
 REASON_CERTIFICATE_NOT_ISSUED = "certificate_not_issued"
 REASON_CERTIFICATE_INVALID = "certificate_invalid"
+REASON_BACKUP_FAILED = "backup_failed"
+REASON_RESTORE_FAILED = "restore_failed"
 
 REASON_TITLES = {
     REASON_CLUSTER_UNREACHABLE: "The Kubernetes cluster could not be reached",
@@ -172,6 +195,8 @@ REASON_TITLES = {
     REASON_CREDENTIALS_UNREADABLE: "The store's credentials cannot be decrypted",
     REASON_CERTIFICATE_NOT_ISSUED: "The store's TLS certificate was not issued",
     REASON_CERTIFICATE_INVALID: "The store's TLS certificate is not valid",
+    REASON_BACKUP_FAILED: "The backup taken before the operation failed",
+    REASON_RESTORE_FAILED: "The restore did not finish",
 }
 
 # What to do next, by reason: shown under a failure's title and sentence.
@@ -224,6 +249,12 @@ REASON_ADVICE = {
     REASON_CERTIFICATE_INVALID: "The platform checks again every few minutes and clears this "
     "once a valid certificate is served. If it stays, the platform's operator should look at "
     "cert-manager's Certificate for the store.",
+    REASON_BACKUP_FAILED: "Nothing was changed: the store still runs as before. The backup's "
+    "error (on the Backups card) says why it failed; once that is fixed, retry. An operator "
+    "may retry without a backup.",
+    REASON_RESTORE_FAILED: "The store's data may be partly replaced. Restore again (the same "
+    "backup, or the safety backup taken just before this restore, listed on the Backups "
+    "card); the details say what stopped it.",
 }
 
 # Event kinds in a store's timeline.
@@ -275,3 +306,18 @@ STEP_WAITING_FOR_CERTIFICATE = "Waiting for the certificate"
 
 NAME_MIN_LENGTH = 3
 NAME_MAX_LENGTH = 40
+
+# --- Backups (issue 12) ---
+BACKUP_SCHEDULED, BACKUP_MANUAL = "scheduled", "manual"
+BACKUP_PRE_UPGRADE, BACKUP_PRE_RESTORE = "pre-upgrade", "pre-restore"
+BACKUP_KIND_CHOICES = [
+    (BACKUP_SCHEDULED, "Scheduled"), (BACKUP_MANUAL, "Manual"),
+    (BACKUP_PRE_UPGRADE, "Before an upgrade"), (BACKUP_PRE_RESTORE, "Before a restore"),
+]
+BACKUP_PENDING, BACKUP_RUNNING = "pending", "running"
+BACKUP_SUCCEEDED, BACKUP_FAILED, BACKUP_EXPIRED = "succeeded", "failed", "expired"
+BACKUP_STATUS_CHOICES = [
+    (BACKUP_PENDING, "Pending"), (BACKUP_RUNNING, "Running"), (BACKUP_SUCCEEDED, "Succeeded"),
+    (BACKUP_FAILED, "Failed"), (BACKUP_EXPIRED, "Expired"),
+]
+BACKUP_OPEN_STATES = frozenset({BACKUP_PENDING, BACKUP_RUNNING})

@@ -17,14 +17,15 @@ import logging
 import os
 
 from django.conf import settings
-from django.db.models import Count
+from django.db import models
+from django.db.models import Count, Max
 from django.http import HttpResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from stores import constants as c
-from stores.models import Store, WebhookDelivery
+from stores.models import Backup, Store, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,37 @@ class WebhookCollector:
         yield by_status
 
 
+class BackupCollector:
+    """Backups (issue 12) from the database: the age of each live store's
+    last good backup (an alert fires on a store with none in 36 h; a store
+    with no good backup at all reports its own age), and backups by engine
+    and status."""
+
+    def collect(self):
+        now = timezone.now()
+        age = GaugeMetricFamily(
+            "storeplatform_backup_last_success_age_seconds",
+            "Seconds since each running store's last verified backup (since its creation "
+            "when it has none).", labels=["store", "engine"],
+        )
+        stores = (Store.objects.filter(status__in=list(c.RUNNING_STATES), owner__isnull=False)
+                  .annotate(last_good=Max("backups__finished_at",
+                                          filter=models.Q(backups__status=c.BACKUP_SUCCEEDED)))
+                  .values_list("id", "engine", "last_good", "created_at"))
+        for store_id, engine, last_good, created in stores:
+            age.add_metric([store_id, engine], (now - (last_good or created)).total_seconds())
+        yield age
+        by_status = GaugeMetricFamily(
+            "storeplatform_backups", "Backups by engine and status.",
+            labels=["engine", "status"])
+        rows = Backup.objects.values("store__engine", "status").annotate(n=Count("id"))
+        for row in rows:
+            by_status.add_metric([row["store__engine"], row["status"]], row["n"])
+        yield by_status
+
+
 STORE_REGISTRY = CollectorRegistry()
+STORE_REGISTRY.register(BackupCollector())
 STORE_REGISTRY.register(StoreCollector())
 STORE_REGISTRY.register(WebhookCollector())
 

@@ -69,6 +69,10 @@ class Store(models.Model):
     # is requested, cleared when a resume is. Every operation generates its
     # values from it, so an upgrade of a paused store keeps it paused.
     suspended = models.BooleanField(default=False)
+    # Backups (issue 12): the backup a requested restore brings back, and an
+    # operator's audited choice to upgrade without the backup first.
+    target_backup_id = models.CharField(max_length=12, blank=True)
+    skip_backup = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -102,6 +106,8 @@ class Store(models.Model):
             ("force_fail_store", "Can force-fail any store"),
             ("suspend_store", "Can suspend any store"),
             ("resume_store", "Can resume any store"),
+            ("backup_store", "Can back up any store"),
+            ("restore_store", "Can restore any store from a backup"),
         ]
 
     def __str__(self) -> str:
@@ -153,6 +159,52 @@ class Store(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in c.BUSY_STATES
+
+
+def new_backup_id() -> str:
+    return "b" + new_store_id()[1:]
+
+
+class Backup(models.Model):
+    """One backup of a store: its database and its files, as objects under
+    ``location`` with a manifest (issue 12, provisioning/backups.py).
+
+    A backup is good (``succeeded``) only once the Job that wrote it read
+    every part back and the platform found each part where the manifest
+    says, at the size it says."""
+
+    id = models.CharField(primary_key=True, max_length=12, default=new_backup_id,
+                          editable=False)
+    store = models.ForeignKey(Store, models.CASCADE, related_name="backups")
+    kind = models.CharField(max_length=12, choices=c.BACKUP_KIND_CHOICES)
+    status = models.CharField(max_length=10, choices=c.BACKUP_STATUS_CHOICES,
+                              default=c.BACKUP_PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)  # bytes, every part
+    # sha256 of the manifest, which holds each part's own sha256.
+    sha256 = models.CharField(max_length=64, blank=True)
+    location = models.CharField(max_length=500, blank=True)  # s3://bucket/prefix/
+    verified_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    pinned = models.BooleanField(default=False)  # kept beyond STORE_BACKUP_KEEP
+    actor = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [models.Index(fields=["store", "-created_at"], name="backup_store_created"),
+                   models.Index(fields=["status", "finished_at"], name="backup_status")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}/{self.id}"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
 
 
 def new_domain_token() -> str:

@@ -129,6 +129,27 @@ DOMAIN_LOST = register(EventType(
     "domain.lost", "Domain lost", "A custom domain's DNS no longer points at the store.",
     email_by_default=True, matches=lambda e: _detail(e, "dns") == "lost",
 ))
+# Backups and restores (issue 12): the backup's own events carry
+# details {"backup": id, "backup_status": ...}.
+BACKUP_FAILED = register(EventType(
+    "backup.failed", "Backup failed",
+    "A backup of the store failed or did not verify; earlier backups are untouched.",
+    email_by_default=True,
+    matches=lambda e: _detail(e, "backup_status") == c.BACKUP_FAILED,
+))
+BACKUP_SUCCEEDED = register(EventType(
+    "backup.succeeded", "Backup done", "A backup of the store was written and verified.",
+    email_by_default=False,
+    matches=lambda e: _detail(e, "backup_status") == c.BACKUP_SUCCEEDED,
+))
+STORE_RESTORED = register(EventType(
+    "store.restored", "Restore done", "The store's data was restored from a backup.",
+    email_by_default=True, matches=_status(c.READY, came_from=frozenset({c.RESTORING})),
+))
+STORE_RESTORE_FAILED = register(EventType(
+    "store.restore_failed", "Restore failed", "A restore stopped before it finished.",
+    email_by_default=True, matches=_status(c.FAILED, came_from=frozenset({c.RESTORING})),
+))
 STORE_FAILED = register(EventType(
     "store.failed", "Store failed",
     "Provisioning or deletion failed, or an operator stopped the store, with the reason.",

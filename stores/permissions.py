@@ -31,6 +31,9 @@ OPERATOR_PERMISSIONS = {
     "force_fail": "stores.force_fail_store",
     "suspend": "stores.suspend_store",
     "resume": "stores.resume_store",
+    "backup": "stores.backup_store",
+    "restore": "stores.restore_store",
+    "clone": "stores.restore_store",
 }
 
 # Ids are made by stores.models.new_store_id: anything else names no store,

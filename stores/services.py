@@ -20,8 +20,18 @@ from provisioning import tasks
 from provisioning.engines import ENGINES, EngineUnavailable, get_engine
 from stores import constants as c
 from stores import transitions
-from stores.models import Account, AuditEntry, Quota, Revision, Store, StoreEvent
+from stores.models import (
+    Account,
+    AuditEntry,
+    Backup,
+    Quota,
+    Revision,
+    Store,
+    StoreCredentials,
+    StoreEvent,
+)
 from stores.naming import InvalidName, host_for, unique_slug, validate_name
+from stores.permissions import is_operator
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +79,14 @@ def _on_commit_dispatch(store_id: str, operation: str) -> None:
     transaction.on_commit(lambda: tasks.dispatch(store_id, operation))
 
 
-def create_store(actor: Actor, name: object, engine: object) -> Store:
+def create_store(actor: Actor, name: object, engine: object, *,
+                 from_backup: Backup | None = None) -> Store:
+    """A new store of the actor's: from the warm pool when it has one,
+    else built cold. ``from_backup``: a clone (issue 12), always built cold,
+    then restored from the backup (provisioning/backups.py), for the
+    backup's store's owner (an operator may clone someone's store for them)."""
     name = _clean_name(name)
+    owner = from_backup.store.owner if from_backup and from_backup.store.owner else actor.user
     if engine not in ENGINES:
         raise StoreRequestError(
             f"Unknown engine {engine!r}; choose one of: {', '.join(sorted(ENGINES))}.",
@@ -81,43 +97,51 @@ def create_store(actor: Actor, name: object, engine: object) -> Store:
     except EngineUnavailable as exc:
         raise StoreRequestError(str(exc), field="engine") from exc
 
-    _check_verified(actor.user)
+    _check_verified(owner)
 
     user_model = get_user_model()
     with transaction.atomic():
         # Lock the owner's row: concurrent creates by one user queue here, so
         # the live-store count below cannot be raced past the quota.
-        user_model.objects.select_for_update().filter(pk=actor.user.pk).first()
-        live = Store.objects.filter(owner=actor.user, status__in=list(c.LIVE_STATES)).count()
-        limit = max_stores_for(actor.user)
+        user_model.objects.select_for_update().filter(pk=owner.pk).first()
+        live = Store.objects.filter(owner=owner, status__in=list(c.LIVE_STATES)).count()
+        limit = max_stores_for(owner)
         if live >= limit:
+            mine = owner == actor.user
+            who = "You already have" if mine else f"{owner.get_username()} already has"
             raise StoreRequestError(
-                f"You already have {live} of your {limit} allowed stores. "
+                f"{who} {live} of {'your' if mine else 'their'} {limit} allowed stores. "
                 "Delete one before creating another.",
                 status=409,
             )
         slug = unique_slug(name, _slug_taken)
-        claimed = _claim_pooled(actor, engine, name=name, slug=slug)
+        claimed = None if from_backup else _claim_pooled(actor, engine, name=name, slug=slug)
         if claimed is not None:
             return claimed
         now = timezone.now()
         try:
             with transaction.atomic():
                 store = Store.objects.create(
-                    owner=actor.user, name=name, slug=slug, host=host_for(slug), engine=engine,
+                    owner=owner, name=name, slug=slug, host=host_for(slug), engine=engine,
                     operation=c.OP_PROVISION, created_at=now,
                     deadline_at=tasks.deadline_for(c.OP_PROVISION),
+                    target_backup_id=from_backup.id if from_backup else "",
                 )
         except IntegrityError as exc:
             # Another user's store took the slug between our check and insert.
             raise StoreRequestError(
                 "That name was just taken; please try again.", field="name", status=409
             ) from exc
+        if from_backup is not None:
+            _copy_credentials(from_backup.store, store)
         StoreEvent.objects.create(
             store=store, created_at=now, kind=c.EVENT_STATUS, status_to=c.REQUESTED,
-            message=f"{ENGINES[engine].title} store requested.", actor=actor.label,
+            message=f"{ENGINES[engine].title} store requested." if from_backup is None else
+            f"{ENGINES[engine].title} store requested: a copy of {from_backup.store.name} from "
+            f"its backup {from_backup.id}.", actor=actor.label,
         )
-        audit(actor, "create", store.id, name=name, engine=engine)
+        audit(actor, "create", store.id, name=name, engine=engine,
+              **({"from_backup": from_backup.id} if from_backup else {}))
         _on_commit_dispatch(store.id, c.OP_PROVISION)
     return store
 
@@ -272,12 +296,19 @@ def check_upgradable(store: Store) -> str:
     return get_engine(store.engine).chart_version
 
 
-def upgrade_store(actor: Actor, store: Store) -> Store:
-    """Upgrade to the platform's current chart, same values and credentials."""
+def upgrade_store(actor: Actor, store: Store, *, skip_backup: bool = False) -> Store:
+    """Upgrade to the platform's current chart, same values and credentials.
+    A backup is taken first (issue 12); an operator may skip it when backups
+    are what is failing (``skip_backup``, in the audit log)."""
     version = check_upgradable(store)
+    if skip_backup and not is_operator(actor.user, "stores.upgrade_store"):
+        raise StoreRequestError("Only an operator may upgrade a store without a backup first.",
+                                status=403)
     return _request(actor, store, c.OP_UPGRADE, "upgraded",
                     expect=UPGRADE_FROM,
-                    message=f"Upgrade to chart {version} requested.")
+                    message=f"Upgrade to chart {version} requested"
+                    + (", without a backup first." if skip_backup else "."),
+                    skip_backup=skip_backup)
 
 
 def check_rollback(store: Store, revision: int) -> Revision:
@@ -375,3 +406,87 @@ def force_fail(actor: Actor, store: Store, message: str = "") -> bool:
         if done:
             audit(actor, "force_fail", store.id)
     return done
+
+
+# --- Backups and restores (issue 12) ---
+def back_up_store(actor: Actor, store: Store, kind: str = c.BACKUP_MANUAL) -> Backup:
+    """Back a running store up now: a pending Backup, and the ``backup``
+    operation that takes it (provisioning/backups.py)."""
+    from provisioning import backups
+
+    try:
+        backups.check_configured()
+    except backups.NotConfigured as exc:
+        raise StoreRequestError(str(exc)) from exc
+    if store.status not in c.BACKUP_STATES:
+        raise StoreRequestError(
+            f"Only ready or degraded stores can be backed up; this one is {store.status}."
+            + (" Its data has not changed since it was paused." if store.suspended else ""),
+            status=409)
+    with transaction.atomic():
+        backup = Backup.objects.create(store=store, kind=kind, actor=actor.label)
+        _request(actor, store, c.OP_BACKUP, "backed up", expect=c.BACKUP_STATES,
+                 message="Backup requested." if kind == c.BACKUP_MANUAL
+                 else "Scheduled backup started.")
+    backup.refresh_from_db()
+    return backup
+
+
+def restore_store(actor: Actor, store: Store, backup: Backup) -> Store:
+    """Replace a store's database and files with a backup's. A safety
+    backup is taken first, unless the store has failed (its database may be
+    what is broken)."""
+    from provisioning import backups
+
+    try:
+        backups.check_configured()
+    except backups.NotConfigured as exc:
+        raise StoreRequestError(str(exc)) from exc
+    if backup.store_id != store.id:  # pragma: no cover - the views look backups up by store
+        raise StoreRequestError("That backup is another store's.", status=404)
+    if backup.status != c.BACKUP_SUCCEEDED:
+        raise StoreRequestError(
+            f"Backup {backup.id} is {backup.status}; only a succeeded backup can be restored.",
+            field="backup_id", status=409)
+    if store.status not in c.RESTORABLE_STATES:
+        raise StoreRequestError(
+            f"Only ready, degraded or failed stores can be restored; this one is "
+            f"{store.status}.", status=409)
+    return _request(actor, store, c.OP_RESTORE, "restored", expect=c.RESTORABLE_STATES,
+                    message=f"Restore of backup {backup.id} requested: the store's database "
+                    "and files will be replaced.", target_backup_id=backup.id,
+                    skip_backup=store.status == c.FAILED)
+
+
+def clone_store(actor: Actor, source: Store, name: object, backup_id: object = None) -> Store:
+    """A new store of the source's owner, restored from one of the source's
+    backups (its latest good one by default), at its own address. It counts
+    toward the owner's quota like any new store; a deleted store's backups
+    bring it back this way while they are kept (STORE_BACKUP_KEEP_AFTER_DELETE)."""
+    from provisioning import backups
+
+    try:
+        backups.check_configured()
+    except backups.NotConfigured as exc:
+        raise StoreRequestError(str(exc)) from exc
+    good = Backup.objects.filter(store=source, status=c.BACKUP_SUCCEEDED)
+    if backup_id in (None, ""):
+        backup = good.first()
+        if backup is None:
+            raise StoreRequestError(f"{source.name} has no good backup to copy yet.",
+                                    status=409)
+    else:
+        backup = good.filter(pk=backup_id).first() if isinstance(backup_id, str) else None
+        if backup is None:
+            raise StoreRequestError(
+                f"{source.name} has no good backup with id {str(backup_id)[:40]!r}; the "
+                "backups list shows the ones it has.", field="backup_id", status=404)
+    return create_store(actor, name, source.engine, from_backup=backup)
+
+
+def _copy_credentials(source: Store, store: Store) -> None:
+    """A copy runs on its source's data, and that data holds the source's
+    admin login and database users: it gets the source's credentials."""
+    creds = StoreCredentials.objects.filter(store=source).first()
+    if creds is not None:
+        StoreCredentials.objects.create(store=store, encrypted=creds.encrypted)

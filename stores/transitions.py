@@ -45,6 +45,8 @@ OPERATION_CLEARED = {
     "lease_expires_at": None,
     "current_step": "",
     "step_started_at": None,
+    # The request's choice to go on without a backup first (issue 12).
+    "skip_backup": False,
 }
 
 

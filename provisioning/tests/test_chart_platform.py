@@ -754,6 +754,8 @@ def test_store_backup_settings_reach_every_process_through_the_config_map(tmp_pa
         "STORE_BACKUP_KEEP": "10",
         "STORE_BACKUP_KEEP_AFTER_DELETE": "30",
         "STORE_BACKUP_TIMEOUT": "1800",
+        # The stores' backup Jobs run the platform's own image.
+        "STORE_BACKUP_IMAGE": "ghcr.io/storeplatform/storeplatform:0.1.0",
     }
 
 

@@ -154,6 +154,11 @@ class Cluster:
                              "default_certificate": "self-signed", "wildcard_domain": ""}
         self.terminate_delay = 0.05
         self.requests: list[tuple[str, str]] = []
+        # The kubelet of Jobs: called as job_runner(namespace, job) in a
+        # thread once a Job is created, it runs the Job's work and returns
+        # (exit code, termination message). None: Jobs stay active, as on a
+        # cluster with no node to run them.
+        self.job_runner = None
 
     def _meta(self, obj: dict, namespace: str) -> dict:
         self.version += 1
@@ -206,6 +211,9 @@ class Cluster:
             self.objects[key] = obj
             if resource == "ingresses":
                 self._ingress_shim(namespace, obj)
+            if resource == "jobs" and self.job_runner is not None:
+                threading.Thread(target=self._run_job, args=(namespace, copy.deepcopy(obj)),
+                                 daemon=True).start()
             return 201, obj
 
     def get(self, resource: str, namespace: str, name: str) -> tuple[int, dict]:
@@ -266,7 +274,7 @@ class Cluster:
                 )
             if resource != "namespaces":
                 del self.objects[(resource, namespace, name)]
-                if resource == "ingresses":  # garbage collection of what it owns
+                if resource in ("ingresses", "jobs"):  # garbage collection of what it owns
                     for key, other in list(self.objects.items()):
                         owners = other["metadata"].get("ownerReferences") or []
                         if key[1] == namespace and any(
@@ -278,6 +286,48 @@ class Cluster:
                 obj["metadata"]["deletionTimestamp"] = now_iso()
                 threading.Thread(target=self._finish_namespace, args=(name,), daemon=True).start()
             return 200, copy.deepcopy(obj)
+
+    def _run_job(self, namespace: str, job: dict) -> None:
+        """Run a Job as a node would: one pod (labelled ``job-name`` like the
+        Job controller's), its container's exit code and termination
+        message, then the Job's status (``succeeded`` / ``failed`` with a
+        ``Complete`` or ``Failed`` condition)."""
+        name = job["metadata"]["name"]
+        try:
+            code, message = self.job_runner(namespace, job)
+        except Exception as exc:  # a runner that broke is a pod that crashed
+            code, message = 1, f"fake kubelet: {exc}"
+        container = job["spec"]["template"]["spec"]["containers"][0]["name"]
+        pod = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-{uuid.uuid4().hex[:5]}",
+                "labels": {"job-name": name, "batch.kubernetes.io/job-name": name},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                                     "uid": job["metadata"]["uid"], "controller": True}],
+            },
+            "spec": job["spec"]["template"]["spec"],
+            "status": {"phase": "Succeeded" if code == 0 else "Failed",
+                       "containerStatuses": [{
+                           "name": container, "ready": False, "restartCount": 0,
+                           "image": "", "imageID": "",
+                           "state": {"terminated": {
+                               "exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                               "message": message}}}]},
+        }
+        with self.lock:
+            if ("jobs", namespace, name) not in self.objects:
+                return  # deleted while it ran
+            self.create("pods", namespace, pod)
+            stored = self.objects[("jobs", namespace, name)]
+            condition = {"type": "Complete" if code == 0 else "Failed", "status": "True",
+                         "lastTransitionTime": now_iso()}
+            if code:
+                condition.update(reason="BackoffLimitExceeded",
+                                 message="Job has reached the specified backoff limit")
+            stored["status"] = {"succeeded" if code == 0 else "failed": 1,
+                                "conditions": [condition]}
+            self._meta(stored, namespace)
 
     def _finish_namespace(self, name: str) -> None:
         """Remove a terminating namespace and its content, unless stuck."""
