@@ -25,6 +25,7 @@ from stores.clientip import client_ip
 from stores.models import (
     ApiToken,
     AuditEntry,
+    Backup,
     CommandRecord,
     Domain,
     FleetUpgrade,
@@ -144,7 +145,8 @@ class StoreAdmin(ReadOnlyAdmin):
     inlines = [CommandInline]
     change_form_template = "admin/stores/store/change_form.html"
     actions = ["retry_stores", "delete_stores", "force_fail_stores", "upgrade_stores",
-               "rollback_stores", "fleet_upgrade", "suspend_stores", "resume_stores"]
+               "rollback_stores", "fleet_upgrade", "suspend_stores", "resume_stores",
+               "back_up_stores"]
 
     def has_delete_permission(self, request, obj=None):
         return False  # a store is deleted by the platform (cluster first), not as a row
@@ -175,6 +177,9 @@ class StoreAdmin(ReadOnlyAdmin):
 
     def has_resume_permission(self, request):
         return is_operator(request.user, OPERATOR_PERMISSIONS["resume"])
+
+    def has_backup_permission(self, request):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["backup"])
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -333,6 +338,11 @@ class StoreAdmin(ReadOnlyAdmin):
     def resume_stores(self, request, queryset):
         self._each(request, queryset, lambda s: services.resume_store(_actor(request), s),
                    "Resuming")
+
+    @admin.action(description="Back up selected stores now", permissions=["backup"])
+    def back_up_stores(self, request, queryset):
+        self._each(request, queryset, lambda s: services.back_up_store(_actor(request), s),
+                   "Backing up")
 
     @admin.action(description="Fleet-upgrade the engine of the selected stores…",
                   permissions=["upgrade"])
@@ -598,6 +608,38 @@ class DomainAdmin(admin.ModelAdmin):
     @admin.action(description="Remove selected domains")
     def remove_domains(self, request, queryset):
         self._each(request, queryset, domains.remove_domain, "Removing")
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyAdmin):
+    """Backups (issue 12): every store's, filterable by status and kind;
+    pin one to keep it beyond STORE_BACKUP_KEEP; back up stores from the
+    store list."""
+
+    list_display = ["id", "store", "kind", "status", "created_at", "finished_at", "size",
+                    "pinned", "error"]
+    list_filter = ["status", "kind", "pinned", "store__engine"]
+    search_fields = ["id", "store__id", "store__name", "store__owner__username", "error"]
+    list_select_related = ["store"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Backup._meta.fields]
+    actions = ["pin", "unpin"]
+
+    def has_change_permission(self, request, obj=None):
+        return is_operator(request.user, OPERATOR_PERMISSIONS["backup"])
+
+    @admin.action(description="Pin selected backups (kept beyond the retention count)",
+                  permissions=["change"])
+    def pin(self, request, queryset):
+        done = queryset.filter(status=c.BACKUP_SUCCEEDED).update(pinned=True)
+        services.audit(_actor(request), "pin_backups", backups=[b.id for b in queryset])
+        self.message_user(request, f"Pinned {done} backup(s).", messages.SUCCESS)
+
+    @admin.action(description="Unpin selected backups", permissions=["change"])
+    def unpin(self, request, queryset):
+        done = queryset.update(pinned=False)
+        services.audit(_actor(request), "unpin_backups", backups=[b.id for b in queryset])
+        self.message_user(request, f"Unpinned {done} backup(s).", messages.SUCCESS)
 
 
 # Accounts, invitations, webhooks and notification e-mails (issue 16).

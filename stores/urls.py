@@ -1,6 +1,6 @@
 from django.urls import path
 
-from stores import domain_views, views
+from stores import backup_views, domain_views, views
 
 app_name = "stores"
 
@@ -21,6 +21,11 @@ urlpatterns = [
     path("stores/<str:store_id>/resume/", views.resume, name="resume"),
     # Custom domains (stores/domain_views.py).
     path("stores/<str:store_id>/domains/", domain_views.card, name="domains"),
+    path("stores/<str:store_id>/backups/", backup_views.card, name="backups"),
+    path("stores/<str:store_id>/backups/new/", backup_views.back_up, name="backup-new"),
+    path("stores/<str:store_id>/backups/<str:backup_id>/restore/", backup_views.restore,
+         name="backup-restore"),
+    path("stores/<str:store_id>/clone/", backup_views.clone, name="clone"),
     path("stores/<str:store_id>/domains/add/", domain_views.add, name="domain-add"),
     path("stores/<str:store_id>/domains/<int:domain_id>/verify/", domain_views.verify,
          name="domain-verify"),

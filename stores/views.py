@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db.models import Max, Q
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -27,7 +27,7 @@ from provisioning.errors import ProvisioningError
 from stores import constants as c
 from stores import ratelimits, services
 from stores.clientip import client_ip
-from stores.models import CredentialsUnreadable, Store, StoreCredentials
+from stores.models import Backup, CredentialsUnreadable, Store, StoreCredentials
 from stores.permissions import is_store_id
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,12 @@ def dashboard(request):
     return render(request, "stores/dashboard.html", _dashboard_context(request, **extra))
 
 
+# A row says when the store's newest backup failed (issue 12), not only its log.
+LAST_BACKUP_STATUS = Subquery(
+    Backup.objects.filter(store=OuterRef("pk")).exclude(status=c.BACKUP_EXPIRED)
+    .order_by("-created_at").values("status")[:1])
+
+
 def _dashboard_context(request, **extra) -> dict:
     """One page of the user's stores, newest first, by keyset: ``?before=``
     is the last row of the previous page (created_at|id). No COUNT and no
@@ -124,6 +130,7 @@ def _dashboard_context(request, **extra) -> dict:
     stores = (
         Store.objects.filter(owner=request.user).exclude(status=c.DELETED)
         .only(*STORE_FIELDS).order_by("-created_at", "id")  # the store_owner_created index
+        .annotate(last_backup_status=LAST_BACKUP_STATUS)
     )
     created, _, last_id = request.GET.get("before", "").partition("|")
     before = _parse_cursor(created)
@@ -156,7 +163,8 @@ def dashboard_changes(request):
         return HttpResponse(status=400)
     changed = list(
         Store.objects.filter(owner=request.user, updated_at__gt=since)
-        .only(*STORE_FIELDS).order_by("updated_at")[:PAGE_SIZE]
+        .only(*STORE_FIELDS).annotate(last_backup_status=LAST_BACKUP_STATUS)
+        .order_by("updated_at")[:PAGE_SIZE]
     )
     if not changed:
         return HttpResponse(status=204)

@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,6 +79,10 @@ class MedusaApp(StoreApi):
     log_dir: Path = Path()
     smtp: SmtpSink | None = None
     server: subprocess.Popen | None = None
+    postgres: devservices.Service | None = None  # its superuser, for the backup test
+    # In-cluster addresses -> loopback ones, and the chart's extra values.
+    replacements: dict[str, str] = field(default_factory=dict)
+    extra_values: dict = field(default_factory=dict)
 
 
 def process_env(chart: dict[str, str]) -> dict[str, str]:
@@ -166,18 +171,16 @@ def medusa_app(tmp_path_factory) -> Iterator[MedusaApp]:
 
         http_port = devservices.free_port()
         local_url = f"http://127.0.0.1:{http_port}"
-        containers = rendered_containers(
-            {
-                "smtp": {
-                    "host": smtp.hostname,
-                    "port": smtp.port,
-                    "username": SMTP_USER,
-                    "existingSecret": SMTP_SECRET,
-                    "tls": "starttls",
-                }
-            },
-            workdir,
-        )
+        extra_values = {
+            "smtp": {
+                "host": smtp.hostname,
+                "port": smtp.port,
+                "username": SMTP_USER,
+                "existingSecret": SMTP_SECRET,
+                "tls": "starttls",
+            }
+        }
+        containers = rendered_containers(extra_values, workdir)
         replacements = {
             f"{RELEASE}-postgresql:5432": f"127.0.0.1:{postgres.port}",
             f"{RELEASE}-redis:6379": f"127.0.0.1:{redis.port}",
@@ -197,6 +200,9 @@ def medusa_app(tmp_path_factory) -> Iterator[MedusaApp]:
             log_dir=workdir,
             smtp=smtp,
             timings=timings,
+            postgres=postgres,
+            replacements=replacements,
+            extra_values=extra_values,
         )
         timings["first setup"] = run_setup(app, "first")
         started = time.monotonic()
@@ -375,3 +381,118 @@ def test_an_uploaded_product_image_is_served_at_the_stores_address(medusa_app):
     assert response.status_code == 200
     assert response.content == PNG
     assert response.headers["Content-Type"] == "image/png"
+
+
+# --- backups (issue 12) ---------------------------------------------------------------
+
+
+def backup_env(app: MedusaApp, storage, workdir: Path, prefix: str, *, database: str = "medusa",
+               files_dir: Path | None = None) -> dict[str, str]:
+    """What the chart's backup Job gives its container, pointed at this app's
+    PostgreSQL (PostgreSQL 16's own pg_dump/pg_restore on PATH) and uploads."""
+    password = workdir / "db-password"
+    password.write_text(SECRET["db-password"] + "\n")
+    pg_bin = str(Path(devservices._pg_bin("pg_dump")).parent)
+    return {
+        **storage.env, "BACKUP_PREFIX": prefix,
+        "DB_HOST": "127.0.0.1", "DB_PORT": str(app.postgres.port), "DB_NAME": database,
+        "DB_USER": "medusa", "DB_PASSWORD_FILE": str(password),
+        "FILES_DIR": str(files_dir or SERVER_DIR / "static"),
+        "TERMINATION_LOG": str(workdir / "termination-log"),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), pg_bin, os.environ["PATH"]]),
+        "PYTHONPATH": str(ROOT), "HOME": str(workdir), "TMPDIR": str(workdir),
+    }
+
+
+def chart_script(name: str, env: dict[str, str]) -> None:
+    done = subprocess.run(["bash", str(ROOT / "charts" / "medusa" / "files" / name)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+
+
+def test_a_restored_backup_brings_back_the_order_the_admin_api_lists(
+    medusa_app, object_storage, tmp_path
+):
+    """The chart's backup and restore scripts against the real Medusa app:
+    an order placed, backed up, the database dropped, restored: the Admin
+    API finds the order; a copy restored into a second database has it too."""
+    import psycopg
+
+    order = medusa_app.place_order("backup-shopper@example.com")
+    image = medusa_app.upload("backup.png", PNG, "image/png")
+    prefix = "stores/medusa-app/b-test/"
+    chart_script("backup.sh", backup_env(medusa_app, object_storage, tmp_path, prefix))
+    assert f"{prefix}parts.json" in object_storage.object_keys(prefix)
+
+    stop_server(medusa_app)
+    try:
+        with psycopg.connect(medusa_app.postgres.url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE medusa WITH (FORCE)")
+            conn.execute("CREATE DATABASE medusa OWNER medusa")
+        shutil.rmtree(SERVER_DIR / "static")
+        (SERVER_DIR / "static").mkdir()
+        chart_script("restore.sh", backup_env(medusa_app, object_storage, tmp_path, prefix))
+    finally:
+        start_server(medusa_app)
+
+    found = {o["id"]: o for o in medusa_app.admin_orders()}
+    assert found[order["id"]]["email"] == "backup-shopper@example.com"
+    assert requests.get(image["url"], timeout=30).content == PNG
+
+    with psycopg.connect(medusa_app.postgres.url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE medusa_copy OWNER medusa")
+    copy_files = tmp_path / "copy-static"
+    copy_files.mkdir()
+    chart_script("restore.sh", backup_env(medusa_app, object_storage, tmp_path, prefix,
+                                          database="medusa_copy", files_dir=copy_files))
+    copy_url = medusa_app.postgres.url.rsplit("/", 1)[0] + "/medusa_copy"
+    with psycopg.connect(copy_url) as conn:
+        row = conn.execute('SELECT email FROM "order" WHERE id = %s', (order["id"],)).fetchone()
+    assert row == ("backup-shopper@example.com",)
+    assert (copy_files / image["id"]).read_bytes() == PNG
+
+
+# --- a warm-pool claim (issue 13) --------------------------------------------------------
+
+
+def test_a_claim_renames_the_store_and_moves_its_addresses(medusa_app, tmp_path):
+    """What a warm-pool claim does to a Medusa store: one upgrade with the
+    owner's name and host in the values; the setup container renames the
+    store, and the restarted server answers CORS for the new address."""
+    new_url = "http://renamed-shop.localtest.me"
+    containers = rendered_containers(
+        {**medusa_app.extra_values,
+         "store": {"name": "Renamed Shop", "host": "renamed-shop.localtest.me"}}, tmp_path)
+    # The store's old address was pointed at loopback; the new one stays as
+    # the chart renders it: it is the origin a shopper's browser sends.
+    renamed_setup = container_env(containers["setup"], medusa_app.replacements)
+    renamed_server = container_env(containers["medusa"], medusa_app.replacements)
+    for env in (renamed_setup, renamed_server):
+        env["PORT"] = medusa_app.server_env["PORT"]
+    renamed_server["NODE_EXTRA_CA_CERTS"] = medusa_app.server_env["NODE_EXTRA_CA_CERTS"]
+    original = (medusa_app.setup_env, medusa_app.server_env)
+
+    stop_server(medusa_app)
+    medusa_app.setup_env, medusa_app.server_env = renamed_setup, renamed_server
+    try:
+        run_setup(medusa_app, "renamed")
+        start_server(medusa_app)
+        config = requests.get(f"{medusa_app.base_url}/storefront/config", timeout=30).json()
+        assert config["store_name"] == "Renamed Shop"
+        preflight = requests.options(
+            f"{medusa_app.base_url}/store/products", timeout=30,
+            headers={"Origin": new_url, "Access-Control-Request-Method": "GET",
+                     "Access-Control-Request-Headers": "x-publishable-api-key"})
+        assert preflight.headers.get("Access-Control-Allow-Origin") == new_url
+        foreign = requests.options(
+            f"{medusa_app.base_url}/store/products", timeout=30,
+            headers={"Origin": "http://someone-else.example", "Access-Control-Request-Method":
+                     "GET"})
+        assert foreign.headers.get("Access-Control-Allow-Origin") != "http://someone-else.example"
+    finally:
+        stop_server(medusa_app)
+        medusa_app.setup_env, medusa_app.server_env = original
+        run_setup(medusa_app, "back")
+        start_server(medusa_app)
+    config = requests.get(f"{medusa_app.base_url}/storefront/config", timeout=30).json()
+    assert config["store_name"] == STORE_NAME

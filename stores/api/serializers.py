@@ -4,7 +4,7 @@ from rest_framework import serializers
 from provisioning.engines import ENGINES
 from stores import constants as c
 from stores.domains import dns_records
-from stores.models import Domain, Store, StoreEvent
+from stores.models import Backup, Domain, Store, StoreEvent
 
 
 class StrictSerializer(serializers.Serializer):
@@ -50,6 +50,18 @@ class StoreCreateSerializer(StrictSerializer):
         error_messages={"invalid_choice": '"{input}" is not an engine; choose one of: '
                                           + ", ".join(sorted(ENGINES)) + "."},
     )
+
+
+class CloneSerializer(StrictSerializer):
+    name = NameField(trim_whitespace=False, help_text="The new store's name.")
+    backup_id = StringField(required=False, max_length=12,
+                            help_text="The backup to copy; the latest good one if omitted.")
+
+
+class UpgradeSerializer(StrictSerializer):
+    skip_backup = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Operators only: upgrade without the backup first (audited).")
 
 
 class RollbackSerializer(StrictSerializer):
@@ -104,6 +116,18 @@ class StoreSerializer(serializers.ModelSerializer):
             "updated_at", "ready_at", "deleted_at", "diagnostics",
         ]
         read_only_fields = fields
+
+
+class BackupSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Backup
+        fields = ["id", "store", "kind", "status", "created_at", "started_at", "finished_at",
+                  "size", "sha256", "location", "verified_at", "error", "pinned"]
+        read_only_fields = fields
+
+
+class RestoreSerializer(StrictSerializer):
+    """No fields: the backup is the one in the URL."""
 
 
 class StoreEventSerializer(serializers.ModelSerializer):

@@ -3,12 +3,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from stores.api.auth import obtain_token
-from stores.api.views import DomainViewSet, StoreViewSet
+from stores.api.views import BackupViewSet, DomainViewSet, StoreViewSet
 from stores.api.webhooks import WebhookEndpointViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("stores", StoreViewSet, basename="store")
 router.register(r"stores/(?P<store_pk>[^/.]+)/domains", DomainViewSet, basename="store-domain")
+router.register(r"stores/(?P<store_pk>[^/.]+)/backups", BackupViewSet, basename="store-backup")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [

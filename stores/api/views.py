@@ -20,17 +20,21 @@ from stores import constants as c
 from stores import domains, ratelimits, services
 from stores.api.schema import error_responses
 from stores.api.serializers import (
+    BackupSerializer,
+    CloneSerializer,
     CredentialsSerializer,
     DomainCreateSerializer,
     DomainSerializer,
+    RestoreSerializer,
     RevisionSerializer,
     RollbackSerializer,
     StoreCreateSerializer,
     StoreEventSerializer,
     StoreSerializer,
+    UpgradeSerializer,
 )
 from stores.clientip import client_ip
-from stores.models import CredentialsUnreadable, Domain, Store, StoreCredentials
+from stores.models import Backup, CredentialsUnreadable, Domain, Store, StoreCredentials
 from stores.permissions import (
     STORE_ID_PATTERN,
     StorePermission,
@@ -154,8 +158,10 @@ ACT = error_responses(400, 401, 403, 404, 409, 503)
     upgrade=extend_schema(
         summary="Upgrade a store",
         description="Moves the store to the platform's current chart version with the same "
-        "values and credentials (202, status `upgrading`). 409 unless it is ready, degraded "
-        "or failed."),
+        "values and credentials (202, status `upgrading`). Its first step is a backup when "
+        "object storage is configured; if that fails, the upgrade stops with reason "
+        "`backup_failed` before anything changed (operators may send `skip_backup: true`, "
+        "audited). 409 unless it is ready, degraded, suspended or failed."),
     rollback=extend_schema(
         summary="Roll a store back",
         description="Goes back to an earlier revision from `/revisions/` (202, status "
@@ -258,12 +264,16 @@ class StoreViewSet(
         rows = store.revisions.all() if store.status != c.DELETED else []
         return Response(RevisionSerializer(rows, many=True).data)
 
-    @extend_schema(parameters=[ID_PARAMETER], request=None,
+    @extend_schema(parameters=[ID_PARAMETER], request=UpgradeSerializer,
                    responses={202: StoreSerializer, **ACT})
     @action(detail=True, methods=["post"])
     def upgrade(self, request, pk=None):
         """Upgrade to the platform's current chart version (same values, credentials)."""
-        store = services.upgrade_store(actor_for(request), self.get_object())
+        store = self.get_object()
+        data = UpgradeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = services.upgrade_store(actor_for(request), store,
+                                       skip_backup=data.validated_data["skip_backup"])
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[ID_PARAMETER], request=None,
@@ -281,6 +291,25 @@ class StoreViewSet(
     def resume(self, request, pk=None):
         """Bring a suspended store back: Ready once its storefront answers."""
         store = services.resume_store(actor_for(request), self.get_object())
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Copy a store from one of its backups",
+        description="Creates a new store for the same owner (202, `requested`; it counts "
+        "toward the owner's quota) and restores into it the store's latest good backup, or "
+        "`backup_id`; the copy answers at its own address. Works for a deleted store while "
+        "its backups are kept. 400 when object storage is not configured, 404 for a backup "
+        "the store does not have, 409 over the quota or with no good backup.",
+        parameters=[ID_PARAMETER], request=CloneSerializer,
+        responses={202: StoreSerializer, **ACT, **error_responses(413, 415, 429)})
+    @action(detail=True, methods=["post"])
+    def clone(self, request, pk=None):
+        source = self.get_object()
+        ratelimits.check(request, "create")
+        data = CloneSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = services.clone_store(actor_for(request), source, data.validated_data["name"],
+                                     data.validated_data.get("backup_id"))
         return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[ID_PARAMETER], request=RollbackSerializer, responses={
@@ -326,6 +355,72 @@ class StoreViewSet(
         }).data)
         add_never_cache_headers(response)  # a password: no cache may keep it
         return response
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the store's backups",
+        description="Newest first: each backup's kind, status, size, checksum, where it is "
+        "and, when it failed, why.", responses={200: BackupSerializer(many=True), **READ}),
+    retrieve=extend_schema(
+        summary="Get a backup", responses={200: BackupSerializer, **READ}),
+)
+@extend_schema(parameters=[OpenApiParameter("store_pk", str, OpenApiParameter.PATH,
+                                            description="The store's id.")])
+class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A store's backups (issue 12): list them, back up now, restore one."""
+
+    serializer_class = BackupSerializer
+    pagination_class = NewestFirst
+    lookup_value_regex = "[^/]+"
+
+    def store(self) -> Store:
+        """The store in the URL; someone else's needs view_store to read,
+        and backup_store / restore_store to act (stores.permissions)."""
+        store_id, user = self.kwargs["store_pk"], self.request.user
+        if not is_store_id(store_id):
+            raise Http404
+        store = get_object_or_404(stores_for(user, "retrieve"), pk=store_id)
+        permission = {"create": "stores.backup_store", "restore": "stores.restore_store"}.get(
+            self.action)
+        if permission and store.owner_id != user.pk and not is_operator(user, permission):
+            raise PermissionDenied(f"This store is not yours: that needs the permission "
+                                   f"{permission}.")
+        return store
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Backup.objects.none()
+        return Backup.objects.filter(store=self.store())
+
+    def get_object(self):
+        if not is_store_id(self.kwargs.get("pk", "")):  # backup ids have the same shape
+            raise Http404("No such backup.")
+        return super().get_object()
+
+    @extend_schema(summary="Back the store up now",
+                   description="Starts a backup (202, the backup `pending`; the store "
+                   "`backing_up` while it runs, its shop serving as usual). 400 when object "
+                   "storage is not configured (the answer names the setting), 409 unless the "
+                   "store is ready or degraded.",
+                   request=None, responses={202: BackupSerializer, **ACT})
+    def create(self, request, store_pk=None):
+        store = self.store()
+        backup = services.back_up_store(actor_for(request), store)
+        return Response(BackupSerializer(backup).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="Restore the store from this backup",
+                   description="Replaces the store's database and files with this backup's "
+                   "(202, status `restoring`). A safety backup is taken first, unless the "
+                   "store has failed. 409 while the store is busy or the backup is not a "
+                   "good one.",
+                   request=RestoreSerializer, responses={202: StoreSerializer, **ACT})
+    @action(detail=True, methods=["post"])
+    def restore(self, request, store_pk=None, pk=None):
+        backup = self.get_object()
+        RestoreSerializer(data=request.data).is_valid(raise_exception=True)
+        store = services.restore_store(actor_for(request), backup.store, backup)
+        return Response(StoreSerializer(store).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(
