@@ -72,8 +72,9 @@ class Kubelet:
             command = ["bash", str(ROOT / "charts" / store.engine / "files" / script)]
             if self.kill_next:
                 self.kill_next = False
-                command = ["bash", "-c", 'bash "$0" & sleep 0.5; kill -9 $!; exit 137',
-                           *command[1:]]
+                # The whole pod goes: the script and every process of its pipelines.
+                command = ["bash", "-c", 'setsid bash "$0" & sleep 0.5; kill -9 -- -$!; '
+                           'exit 137', *command[1:]]
             done = subprocess.run(command, env=env, capture_output=True, text=True,
                                   timeout=300)
             log = work / "termination-log"
