@@ -379,7 +379,31 @@ def fake_dns(settings):
     server.stop()
 
 
-# --- Object storage (store backups, issue 12) -----------------------------------
+# --- MariaDB and object storage (store backups, issue 12) ----------------------
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """A real MariaDB server (Debian's mariadb-server as a plain process on a
+    temporary data directory), one per test session; skipped where it is not
+    installed, except on CI, where that fails."""
+    import shutil
+    import tempfile
+
+    from provisioning.tests.dbservers import MariaDB, mariadb_missing
+
+    if mariadb_missing():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{mariadb_missing()} (CI=true requires it)")
+        pytest.skip(mariadb_missing())
+    # A short path: the socket's must fit in 108 bytes. World-readable: as
+    # root, mariadbd runs as mysql.
+    workdir = Path(tempfile.mkdtemp(prefix="mariadb-"))
+    workdir.chmod(0o755)
+    server = MariaDB(workdir).start()
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):

@@ -169,8 +169,7 @@ def take(op: Operation, backup_row: Backup) -> None:
             if not kube.cronjob_exists(store.namespace, f"{store.release}-backup"):
                 raise errors.BackupFailed("The store's chart predates backups: upgrade the "
                                           "store, then back it up.", details={"why": "job"})
-            kube.ensure_backup_secret(store, SECRET_NAME, {
-                "access-key": config.access_key, "secret-key": config.secret_key})
+            _hand_keys(store, config)
             _run_job(op, backup_row, "backup", env=job_env(backup_row),
                      failure=errors.BackupFailed)
         with op.step("Verifying the backup"):
@@ -197,6 +196,13 @@ def take(op: Operation, backup_row: Backup) -> None:
         log.warning("store=%s could not expire old backups: %s", store.id, exc)
 
 
+def _hand_keys(store: Store, config: objectstore.Config) -> None:
+    """The object storage keys into the store's namespace, where the chart's
+    Jobs mount them (a rotated key reaches the next Job)."""
+    kube.apply_secret(store, SECRET_NAME, {"access-key": config.access_key,
+                                           "secret-key": config.secret_key})
+
+
 def _run_job(op: Operation, backup_row: Backup, what: str, *, env: dict[str, str],
              failure: type[errors.ProvisioningError]) -> None:
     """Start the chart's ``<release>-<what>`` Job for a backup and wait for
@@ -216,9 +222,9 @@ def _run_job(op: Operation, backup_row: Backup, what: str, *, env: dict[str, str
         if state.phase in ("failed", "missing"):
             message = state.message or "the Job disappeared before it finished."
             kube.delete_job(store, name)
-            timed_out = "DeadlineExceeded" in message or "deadline" in message.lower()
+            why = "timed_out" if state.reason == "DeadlineExceeded" else "job"
             raise failure(f"The {what} Job failed: {message}",
-                          details={"job": name, "why": "timed_out" if timed_out else "job"})
+                          details={"job": name, "why": why})
         if time.monotonic() > deadline:
             kube.delete_job(store, name)
             raise failure(f"The {what} Job did not finish within "
@@ -391,9 +397,7 @@ def restore_into(op: Operation, chosen: Backup) -> None:
     install.recover_release(op, helm_client)
     install.upgrade_release(op, helm_client, "Stopping the shop for the restore",
                             overrides={"maintenance": True})
-    config = storage()
-    kube.ensure_backup_secret(store, SECRET_NAME, {
-        "access-key": config.access_key, "secret-key": config.secret_key})
+    _hand_keys(store, storage())
     with op.step(f"Restoring backup {chosen.id}"):
         _run_job(op, chosen, "restore", env=job_env(chosen), failure=errors.RestoreFailed)
     _release, values = install.upgrade_release(op, helm_client, "Starting the shop again")

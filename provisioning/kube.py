@@ -269,29 +269,34 @@ def ensure_smtp_secret(store, password: str) -> bool:
     """Write the SMTP relay's password into the Secret ``store-smtp`` (key
     ``password``) of the store's namespace: created, or replaced so a
     changed password reaches the store at its next install or upgrade.
-    Without a password nothing is written; returns whether it wrote.
-    The password only travels in the request body: the recorded command
-    names the Secret, never its content."""
+    Without a password nothing is written; returns whether it wrote."""
     if not password:
         return False
+    apply_secret(store, SMTP_SECRET_NAME, {"password": password})
+    return True
+
+
+def apply_secret(store, name: str, values: dict[str, str]) -> None:
+    """Create Secret ``name`` in the store's namespace, or replace it, so a
+    changed value (a rotated key, a new password) reaches the store. The
+    values only travel in the request body: the recorded command names the
+    Secret, never its content."""
     body = client.V1Secret(
         metadata=client.V1ObjectMeta(
-            name=SMTP_SECRET_NAME, namespace=store.namespace,
+            name=name, namespace=store.namespace,
             labels={c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_STORE_ID: store.id},
         ),
         type="Opaque",
-        data={"password": base64.b64encode(password.encode()).decode()},
+        data={k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
     )
-    with recorded(store.id, "apply", "secret", SMTP_SECRET_NAME, "--namespace", store.namespace):
+    with recorded(store.id, "apply", "secret", name, "--namespace", store.namespace):
         try:
             core().create_namespaced_secret(store.namespace, body, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if not _is(exc, 409):
                 raise
-            core().replace_namespaced_secret(
-                SMTP_SECRET_NAME, store.namespace, body, _request_timeout=TIMEOUT
-            )
-    return True
+            core().replace_namespaced_secret(name, store.namespace, body,
+                                             _request_timeout=TIMEOUT)
 
 
 def delete_volumes(store) -> int:
@@ -616,6 +621,7 @@ def cronjob_exists(namespace: str, name: str) -> bool:
 class JobState:
     phase: str  # running, succeeded, failed, missing
     message: str = ""  # why it failed: the container's termination message
+    reason: str = ""  # the Job's Failed condition: BackoffLimitExceeded, DeadlineExceeded
 
 
 def job_state(namespace: str, name: str) -> JobState:
@@ -638,16 +644,18 @@ def job_state(namespace: str, name: str) -> JobState:
             return JobState("running")
         pods = core().list_namespaced_pod(namespace, label_selector=f"job-name={name}",
                                           _request_timeout=TIMEOUT).items
+    condition = failed[0] if failed else None
+    reason = (condition.reason or "") if condition else ""
     for pod in pods:
         for container in (pod.status.container_statuses or []) if pod.status else []:
             ended = container.state and container.state.terminated
             if ended and ended.exit_code:
                 text = (ended.message or "").strip()
                 return JobState("failed", text or f"the Job's container stopped with exit code "
-                                f"{ended.exit_code} ({ended.reason or 'no reason given'}).")
-    condition = failed[0] if failed else None
+                                f"{ended.exit_code} ({ended.reason or 'no reason given'}).",
+                                reason)
     return JobState("failed", (condition.message or condition.reason) if condition
-                    else "the Job failed without saying why.")
+                    else "the Job failed without saying why.", reason)
 
 
 def delete_job(store, name: str) -> None:
@@ -658,24 +666,3 @@ def delete_job(store, name: str) -> None:
         except ApiException as exc:
             if not _is(exc, 404):
                 raise
-
-
-def ensure_backup_secret(store, name: str, values: dict[str, str]) -> None:
-    """The object storage keys in the store's namespace (Secret ``name``),
-    created or replaced so a rotated key reaches the next backup. The keys
-    travel in the request body only: the record names the Secret."""
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(
-            name=name, namespace=store.namespace,
-            labels={c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_STORE_ID: store.id}),
-        type="Opaque",
-        data={k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
-    )
-    with recorded(store.id, "apply", "secret", name, "--namespace", store.namespace):
-        try:
-            core().create_namespaced_secret(store.namespace, body, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if not _is(exc, 409):
-                raise
-            core().replace_namespaced_secret(name, store.namespace, body,
-                                             _request_timeout=TIMEOUT)

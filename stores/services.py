@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from provisioning import tasks
+from provisioning import backups, tasks
 from provisioning.engines import ENGINES, EngineUnavailable, get_engine
 from stores import constants as c
 from stores import transitions
@@ -412,12 +412,7 @@ def force_fail(actor: Actor, store: Store, message: str = "") -> bool:
 def back_up_store(actor: Actor, store: Store, kind: str = c.BACKUP_MANUAL) -> Backup:
     """Back a running store up now: a pending Backup, and the ``backup``
     operation that takes it (provisioning/backups.py)."""
-    from provisioning import backups
-
-    try:
-        backups.check_configured()
-    except backups.NotConfigured as exc:
-        raise StoreRequestError(str(exc)) from exc
+    _check_backups_configured()
     if store.status not in c.BACKUP_STATES:
         raise StoreRequestError(
             f"Only ready or degraded stores can be backed up; this one is {store.status}."
@@ -436,12 +431,7 @@ def restore_store(actor: Actor, store: Store, backup: Backup) -> Store:
     """Replace a store's database and files with a backup's. A safety
     backup is taken first, unless the store has failed (its database may be
     what is broken)."""
-    from provisioning import backups
-
-    try:
-        backups.check_configured()
-    except backups.NotConfigured as exc:
-        raise StoreRequestError(str(exc)) from exc
+    _check_backups_configured()
     if backup.store_id != store.id:  # pragma: no cover - the views look backups up by store
         raise StoreRequestError("That backup is another store's.", status=404)
     if backup.status != c.BACKUP_SUCCEEDED:
@@ -463,12 +453,7 @@ def clone_store(actor: Actor, source: Store, name: object, backup_id: object = N
     backups (its latest good one by default), at its own address. It counts
     toward the owner's quota like any new store; a deleted store's backups
     bring it back this way while they are kept (STORE_BACKUP_KEEP_AFTER_DELETE)."""
-    from provisioning import backups
-
-    try:
-        backups.check_configured()
-    except backups.NotConfigured as exc:
-        raise StoreRequestError(str(exc)) from exc
+    _check_backups_configured()
     good = Backup.objects.filter(store=source, status=c.BACKUP_SUCCEEDED)
     if backup_id in (None, ""):
         backup = good.first()
@@ -482,6 +467,14 @@ def clone_store(actor: Actor, source: Store, name: object, backup_id: object = N
                 f"{source.name} has no good backup with id {str(backup_id)[:40]!r}; the "
                 "backups list shows the ones it has.", field="backup_id", status=404)
     return create_store(actor, name, source.engine, from_backup=backup)
+
+
+def _check_backups_configured() -> None:
+    """A clear 400 naming the missing setting when object storage is not set up."""
+    try:
+        backups.check_configured()
+    except backups.NotConfigured as exc:
+        raise StoreRequestError(str(exc)) from exc
 
 
 def _copy_credentials(source: Store, store: Store) -> None:

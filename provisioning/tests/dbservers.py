@@ -13,6 +13,10 @@ from pathlib import Path
 
 from storeplatform.devservices import _pg_bin, _pg_user_kwargs, free_port, wait_for_port
 
+# What a store's Secret holds as its database password in these tests:
+# quotes, a backslash and a colon, for option-file and pgpass syntax.
+DB_PASSWORD = 'Db-pass_9x2Lq"\\:#'
+
 
 def mariadb_missing() -> str:
     """Why MariaDB cannot run here, or ""."""

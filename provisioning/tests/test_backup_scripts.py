@@ -30,13 +30,12 @@ import pytest
 
 from provisioning import objectstore
 from provisioning.tests.chartkit import ROOT
-from provisioning.tests.dbservers import MariaDB, PostgreSQL, mariadb_missing
+from provisioning.tests.dbservers import DB_PASSWORD, MariaDB, PostgreSQL
 from storeplatform.devservices import _pg_bin, free_port
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 PYTHON_BIN = str(Path(sys.executable).parent)
 PG_BIN = str(Path(_pg_bin("pg_dump")).parent)
-DB_PASSWORD = 'Db-pass_9x2Lq"\\:#'  # quotes, backslash, colon: option-file and pgpass syntax
 
 
 def missing(what: str) -> None:
@@ -130,20 +129,6 @@ def wipe(directory: Path) -> None:
 
 
 # --- MariaDB (WooCommerce) ---------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def mariadb():
-    if mariadb_missing():
-        missing(mariadb_missing())
-    # A short path: the socket's must fit in 108 bytes. World-readable: as
-    # root, mariadbd runs as mysql.
-    workdir = Path(tempfile.mkdtemp(prefix="mariadb-"))
-    workdir.chmod(0o755)
-    server = MariaDB(workdir).start()
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
-
 
 WORDPRESS_SCHEMA = """
 CREATE TABLE wp_options (
