@@ -10,6 +10,14 @@ app.autodiscover_tasks(["provisioning"])
 
 
 @signals.worker_init.connect
+def preload_kubernetes_client(**kwargs):
+    """Before the pool forks: its processes inherit the imported client."""
+    from provisioning import kube
+
+    kube.preload()
+
+
+@signals.worker_init.connect
 def serve_worker_metrics(**kwargs):
     """Expose the pool processes' metrics (helm durations, operations,
     failures) on WORKER_METRICS_PORT.
