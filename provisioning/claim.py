@@ -39,7 +39,7 @@ def claim(op: Operation) -> None:
     store = op.store
     resumed = was_suspended(store)
     with op.step("Labelling the namespace with its owner"):
-        kube.ensure_namespace(store)
+        kube.ensure_namespace(store, existing=True)
     title = ("Resuming the store at its name and address" if resumed
              else "Moving the store to its name and address")
     result = domains.change_public_url(op, title=title)

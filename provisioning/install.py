@@ -194,16 +194,21 @@ def record_revisions(store: Store, helm_client: helm.Helm, quiet: bool = False) 
             raise
         log.warning("store=%s could not read the release history: %s", store.id, exc.message)
         return
+    revisions = [
+        Revision(store=store, number=row["revision"], status=row.get("status", ""),
+                 chart=row.get("chart", ""), app_version=row.get("app_version", ""),
+                 description=row.get("description", ""),
+                 updated_at=_helm_time(row.get("updated", "")))
+        for row in rows
+    ]
+    # Two statements however long the history is: it is written after every
+    # change to the release, on the path of every operation.
     with transaction.atomic():
         Revision.objects.filter(store=store).exclude(
-            number__in=[row["revision"] for row in rows]).delete()
-        for row in rows:
-            Revision.objects.update_or_create(store=store, number=row["revision"], defaults={
-                "status": row.get("status", ""), "chart": row.get("chart", ""),
-                "app_version": row.get("app_version", ""),
-                "description": row.get("description", ""),
-                "updated_at": _helm_time(row.get("updated", "")),
-            })
+            number__in=[r.number for r in revisions]).delete()
+        Revision.objects.bulk_create(
+            revisions, update_conflicts=True, unique_fields=["store", "number"],
+            update_fields=["status", "chart", "app_version", "description", "updated_at"])
 
 
 def _helm_time(value: str) -> datetime | None:

@@ -149,6 +149,49 @@ def test_a_claim_whose_worker_died_is_resumed_by_the_reconciler(api, cluster, ea
     assert store.events.filter(reason=c.REASON_WORKER_LOST).exists()
 
 
+def test_a_claim_relabels_the_namespace_in_one_call_and_recreates_a_missing_one(
+        api, user, cluster, eager, settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 2
+    fill(eager, times=2)
+    first, second = sorted(pooled(), key=lambda s: (s.created_at, s.id))
+    seen = len(cluster.fake.cluster.requests)
+    with eager():
+        create(api, "First Shop")
+    claimed = Store.objects.get(owner=user, name="First Shop")
+    assert claimed.status == c.READY, claimed.status_message
+    # The platform's calls on the namespace (helm reads it afterwards):
+    # creating first would be a refused POST, then a GET and a PATCH.
+    calls = [method for method, path in cluster.fake.cluster.requests[seen:]
+             if path == f"/api/v1/namespaces/{first.namespace}"]
+    assert calls[:2] == ["PATCH", "GET"], calls
+    assert namespace_labels(cluster, claimed)[c.LABEL_OWNER] == str(user.pk)
+
+    assert claimed.id == first.id  # the oldest first
+
+    # Someone deleted the next pooled store's namespace since it was built:
+    # its claim creates it again, and helm brings the store back into it.
+    cluster.fake.cluster.objects.pop(("namespaces", "", second.namespace))
+    with eager():
+        create(api, "Second Shop")
+    store = Store.objects.get(pk=second.id)
+    assert store.status == c.READY, store.status_message
+    assert namespace_labels(cluster, store)[c.LABEL_OWNER] == str(user.pk)
+
+
+def test_a_claim_of_a_store_whose_namespace_is_terminating_fails_saying_so(
+        api, user, cluster, eager, settings):
+    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
+    fill(eager)
+    [waiting] = pooled()
+    cluster.fake.faults["stuck_namespaces"] = {waiting.namespace}
+    cluster.fake.cluster.delete("namespaces", "", waiting.namespace)
+    with eager():
+        create(api)
+    store = Store.objects.get(pk=waiting.id)
+    assert (store.status, store.status_reason) == (c.FAILED, c.REASON_NAMESPACE_STUCK)
+    assert "still terminating" in store.status_message
+
+
 def test_without_a_pooled_store_a_create_goes_the_cold_way(api, cluster, eager, settings):
     settings.STORE_POOL_SIZE_WOOCOMMERCE = 1  # nothing built yet
     with eager():
