@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Drives one store through its whole life over the platform's public API:
-# get a token, create a store, wait until it is ready, read its credentials,
-# optionally run a hook against the live store (e2e-cluster.sh places an
-# order there), delete it and wait until it is gone.
+# get a token, create a store, wait until it is ready (and print how long
+# that took from the 202, and whether the store came from the warm pool),
+# read its credentials, optionally run a hook against the live store
+# (e2e-cluster.sh places an order there), delete it and wait until it is gone.
 #
 #   deploy/api-smoke.sh BASE_URL USERNAME PASSWORD ENGINE
 #   BASE_URL=http://127.0.0.1:8000 USERNAME=admin PASSWORD=... ENGINE=medusa deploy/api-smoke.sh
@@ -22,6 +23,7 @@
 #                    exported; its failure fails the run (the store is still
 #                    deleted)
 #   KEEP_STORE=1     do not delete the store at the end
+#   EXPECT_CLAIM=1   fail unless the create claims a store from the warm pool
 #   CURL_EXTRA_ARGS  extra curl arguments, e.g. "--connect-to ::127.0.0.1:8080"
 set -euo pipefail
 
@@ -82,9 +84,18 @@ import json, secrets, sys
 engine, name = sys.argv[1], sys.argv[2] or f"Smoke {sys.argv[1]} {secrets.token_hex(3)}"
 print(json.dumps({"name": name, "engine": engine}))' "$ENGINE" "${STORE_NAME:-}")"
 expect_status "POST /api/stores/ ($ENGINE)" 201 202
+ACCEPTED_AT="$(python3 -S -c 'import time; print(time.time())')"
 STORE_ID="$(json 'd["id"]')"
 [[ -n "$STORE_ID" ]] || die "POST /api/stores/ answered without an id: $(http_excerpt)"
-log "created store $STORE_ID ($ENGINE)"
+# A create that found a store in the warm pool answers "claiming".
+if [[ "$(json 'd.get("status")')" == claiming ]]; then
+    ORIGIN="claimed from the warm pool"
+else
+    ORIGIN="built cold"
+    [[ "${EXPECT_CLAIM:-0}" != 1 ]] ||
+        die "store $STORE_ID was not claimed from the warm pool (status $(json 'd.get("status")')) and EXPECT_CLAIM=1"
+fi
+log "created store $STORE_ID ($ENGINE, $ORIGIN)"
 
 # 3. Wait until it is ready; stop early when it failed.
 STORE_JSON="$WORK/store.json"
@@ -116,6 +127,19 @@ while :; do
 done
 STOREFRONT_URL="$(json 'first(d.get("storefront_url"), get(d, "urls", "storefront"), d.get("url"))' "$STORE_JSON")"
 log "store $STORE_ID is ready: storefront ${STOREFRONT_URL:-(no storefront_url in the API answer)}"
+# The time from the 202 to Ready: the store's ready_at (the platform's
+# clock) less this machine's time of the 202, so only as exact as the two
+# clocks agree (on a k3d cluster they are the same clock).
+READY_SECONDS="$(python3 -S - "$STORE_JSON" "$ACCEPTED_AT" <<'PY' 2>/dev/null || true
+import json, sys
+from datetime import datetime
+ready_at = json.load(open(sys.argv[1])).get("ready_at")
+if ready_at:
+    ready = datetime.fromisoformat(ready_at.replace("Z", "+00:00")).timestamp()
+    print("%.1f" % (ready - float(sys.argv[2])))
+PY
+)"
+log "timing: $ENGINE store $STORE_ID, $ORIGIN: ready ${READY_SECONDS:-?}s after its 202"
 
 # 4. Its credentials. Only the key names are printed, never the values.
 CREDENTIALS_JSON="$WORK/credentials.json"

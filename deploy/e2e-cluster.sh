@@ -8,7 +8,10 @@
 #      waited on until ready, its credentials read, an order placed over its
 #      storefront API, the store deleted and waited on until gone
 #      (deploy/api-smoke.sh + deploy/place-order.sh),
-#   5. nothing left behind: no store namespaces, helm releases or volumes.
+#   5. the warm pool (WARM_POOL=1, the default): one pooled store per engine,
+#      then a store created through the API that claims it; api-smoke.sh
+#      prints each store's time from its 202 to Ready, cold and claimed,
+#   6. nothing left behind: no store namespaces, helm releases or volumes.
 #
 #   deploy/e2e-cluster.sh
 #
@@ -16,8 +19,10 @@
 # PARALLEL=1 (run the engines at once), KEEP_CLUSTER=1 (do not delete the
 # cluster at the end), BUILD_WOOCOMMERCE_IMAGE=1 (also build and import
 # images/wordpress-woocommerce), ARTIFACTS_DIR (diagnostics on failure),
-# HTTP_PORT (80). Needs docker, k3d, kubectl, helm (v3.14+ or v4), curl,
-# python3. Takes 10-20 minutes, mostly image builds and pulls.
+# HTTP_PORT (80), WARM_POOL (1; 0 skips step 5), POOL_TIMEOUT (900 s for beat
+# to fill the pool), LEFTOVER_TIMEOUT (900 s). Needs docker, k3d, kubectl,
+# helm (v3.14+ or v4), curl, python3. Takes 15-30 minutes, mostly image
+# builds and pulls.
 set -euo pipefail
 
 SCRIPT_NAME="e2e"
@@ -38,7 +43,7 @@ HELM="${HELM:-$(command -v helm || echo "$ROOT/.tools/bin/helm")}"
 BASE_URL="http://storeplatform.localtest.me"
 E2E_USER="e2e-admin"
 E2E_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
-LEFTOVER_TIMEOUT="${LEFTOVER_TIMEOUT:-300}"
+LEFTOVER_TIMEOUT="${LEFTOVER_TIMEOUT:-900}"
 
 need docker k3d kubectl curl python3
 [[ -x "$HELM" ]] || die "helm not found (PATH or $ROOT/.tools/bin/helm from scripts/install-tools.sh)"
@@ -98,6 +103,15 @@ chart_image() {  # chart_image CHART PATTERN [--set ...]
         awk '$1 == "image:" || $2 == "image:" {print $NF}' | tr -d '"' | grep -- "$pattern" | sort -u | head -n 1 || true
 }
 
+# Python run by manage.py shell in the platform's web pod; values go in as
+# environment variables, never into the code.
+manage_shell() {  # manage_shell PYTHON [ENV=VALUE ...]: code in the web pod
+    local code="$1"
+    shift
+    kubectl -n "$NAMESPACE" exec "deployment/$RELEASE-web" -c web -- \
+        env "$@" python manage.py shell -c "$code"
+}
+
 # 1. Cluster.
 "$DEPLOY_DIR/k3d-up.sh"
 
@@ -152,14 +166,13 @@ until { http GET "$BASE_URL/healthz" && [[ "$HTTP_STATUS" == 200 ]]; }; do
 done
 log "the platform answers at $BASE_URL"
 
-kubectl -n "$NAMESPACE" exec "deployment/$RELEASE-web" -c web -- \
-    env E2E_USER="$E2E_USER" E2E_PASSWORD="$E2E_PASSWORD" python manage.py shell -c "
+manage_shell "
 import os
 from django.contrib.auth import get_user_model
 user, _ = get_user_model().objects.get_or_create(username=os.environ['E2E_USER'])
 user.set_password(os.environ['E2E_PASSWORD'])
 user.save()
-" >/dev/null
+" E2E_USER="$E2E_USER" E2E_PASSWORD="$E2E_PASSWORD" >/dev/null
 log "API user $E2E_USER ready"
 
 # 4. One store per engine, through the API, with an order in between.
@@ -188,7 +201,41 @@ else
     done
 fi
 
-# 5. Nothing left behind. Namespace deletion finishes asynchronously.
+# 5. The warm pool: one pooled store per engine, built by beat, then a create
+# that claims it (api-smoke.sh prints its time from the 202 to Ready next to
+# the cold one's above). The pool size goes back to 0 at the end, so beat
+# deletes what it holds (the refill after a claim builds another first).
+set_pool_size() {  # set_pool_size SIZE: for each engine in $ENGINES
+    manage_shell "
+import os
+from stores.models import PoolPolicy
+for engine in os.environ['ENGINES'].split():
+    PoolPolicy.objects.update_or_create(engine=engine, defaults={'size': int(os.environ['SIZE'])})
+" ENGINES="$ENGINES" SIZE="$1" >/dev/null
+}
+if [[ "${WARM_POOL:-1}" == 1 ]]; then
+    log "warm pool: asking beat for one pooled store per engine ($ENGINES)"
+    set_pool_size 1
+    deadline=$((SECONDS + ${POOL_TIMEOUT:-900}))
+    until [[ "$(manage_shell "
+import os
+from stores.models import Store
+engines = os.environ['ENGINES'].split()
+ready = {e for e in engines if Store.objects.filter(owner__isnull=True, engine=e, status='pooled').exists()}
+print('yes' if len(ready) == len(engines) else 'no')
+" ENGINES="$ENGINES")" == yes ]]; do
+        ((SECONDS < deadline)) || die "the warm pool did not fill within ${POOL_TIMEOUT:-900}s (POOL_TIMEOUT)"
+        sleep 5
+    done
+    log "warm pool: full; creating one store per engine, each claiming a pooled one"
+    for engine in $ENGINES; do
+        EXPECT_CLAIM=1 run_engine "$engine"
+    done
+    set_pool_size 0
+    log "warm pool: size 0 again; beat deletes the pooled stores"
+fi
+
+# 6. Nothing left behind. Namespace deletion finishes asynchronously.
 deadline=$((SECONDS + LEFTOVER_TIMEOUT))
 while :; do
     namespaces="$(kubectl get namespaces -l app.kubernetes.io/managed-by=storeplatform -o name)"
@@ -200,4 +247,4 @@ while :; do
     sleep 5
 done
 log "no store namespaces, volumes or releases left"
-log "PASSED: engines $ENGINES created, ordered from and deleted on cluster $CLUSTER_NAME"
+log "PASSED: engines $ENGINES created (cold$([[ "${WARM_POOL:-1}" == 1 ]] && echo ' and from the warm pool')), ordered from and deleted on cluster $CLUSTER_NAME"

@@ -3,6 +3,7 @@ run for real against the local stack: live web server, real Celery worker,
 fake cluster. What it cannot do here is place an order in a real shop."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -26,6 +27,10 @@ def test_the_smoke_script_drives_a_store_through_its_life(engine, live_server, u
         capture_output=True, text=True, env=env, timeout=180,
     )
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n{worker.log()[-2000:]}"
+    # Its time from the 202 to Ready, from the store's real ready_at.
+    timing = re.search(rf"timing: {engine} store \w+, built cold: ready (\d+\.\d)s after its 202",
+                       proc.stderr)
+    assert timing and 0 < float(timing[1]) < 90, proc.stderr
     store = Store.objects.get(name=f"Smoke {engine}")
     assert store.status == c.DELETED
     assert cluster.managed_namespaces() == []

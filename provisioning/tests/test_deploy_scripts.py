@@ -15,6 +15,8 @@ import os
 import re
 import subprocess
 import threading
+import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -163,6 +165,45 @@ def test_the_e2e_script_uses_files_that_exist():
         assert (ROOT / "deploy" / path).exists(), f"e2e-cluster.sh refers to missing {path}"
 
 
+def e2e_shell_snippets() -> list[str]:
+    """The Python e2e-cluster.sh runs with ``manage_shell "<code>" ...``."""
+    text = (ROOT / "deploy" / "e2e-cluster.sh").read_text()
+    return re.findall(r'manage_shell "\n(.*?)\n"', text, re.DOTALL)
+
+
+def run_snippet(code: str, capsys, **env: str) -> str:
+    # Inside bash's double quotes: nothing in it may be expanded by the shell.
+    assert not set(code) & {"$", "`", "\\", '"'}, code
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        exec(compile(code, "e2e-cluster.sh", "exec"), {})
+    return capsys.readouterr().out.strip()
+
+
+@pytest.mark.django_db
+def test_the_e2e_scripts_python_runs_against_our_models(capsys, django_user_model):
+    """The e2e script cannot run here (no Docker, no cluster); the Python it
+    runs in the platform's pod can, against the real models."""
+    make_user, set_size, pool_full = e2e_shell_snippets()
+    from stores import constants as c
+    from stores.models import PoolPolicy, Store
+
+    run_snippet(make_user, capsys, E2E_USER="e2e-admin", E2E_PASSWORD="pw-1234-abcd")
+    assert django_user_model.objects.get(username="e2e-admin").check_password("pw-1234-abcd")
+
+    run_snippet(set_size, capsys, ENGINES="woocommerce medusa", SIZE="1")
+    assert dict(PoolPolicy.objects.values_list("engine", "size")) == {"woocommerce": 1,
+                                                                       "medusa": 1}
+    assert run_snippet(pool_full, capsys, ENGINES="woocommerce medusa") == "no"
+    for engine in ("woocommerce", "medusa"):
+        Store.objects.create(name="Pooled", slug=f"pooled-{engine}", engine=engine,
+                             host=f"pooled-{engine}.localtest.me", status=c.POOLED)
+    assert run_snippet(pool_full, capsys, ENGINES="woocommerce medusa") == "yes"
+    run_snippet(set_size, capsys, ENGINES="woocommerce medusa", SIZE="0")
+    assert set(PoolPolicy.objects.values_list("size", flat=True)) == {0}
+
+
 # --- a fake platform API and fake storefronts on loopback --------------------
 
 
@@ -176,6 +217,9 @@ class FakeShop:
         self.deleted = False
         self.unavailable_polls = 0  # answer this many store polls with 503
         self.base_url = ""
+        self.created_status = "requested"  # "claiming": taken from the warm pool
+        self.accepted_at = 0.0  # when the create was answered
+        self.ready_after = 2.5  # ready_at is this many seconds after it
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -228,7 +272,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(401, {"detail": "Authentication credentials were not provided."})
         if method == "POST" and path == "/api/stores/":
             assert set(body) == {"name", "engine"}
-            return self.reply(202, {"id": "k3x9q2m1ab", "status": "requested", **body})
+            fake_shop.accepted_at = time.time()
+            return self.reply(202, {"id": "k3x9q2m1ab", "status": fake_shop.created_status,
+                                    **body})
         if path == "/api/stores/k3x9q2m1ab/credentials/":
             return self.reply(
                 200,
@@ -264,6 +310,9 @@ class Handler(BaseHTTPRequestHandler):
                     "status_reason": "chart_error" if status == "failed" else "",
                     "status_message": "helm said no" if status == "failed" else "",
                     "storefront_url": fake_shop.base_url,
+                    "ready_at": datetime.fromtimestamp(
+                        fake_shop.accepted_at + fake_shop.ready_after, UTC).isoformat()
+                    if status == "ready" else None,
                 },
             )
         return self.reply(404, {"detail": "Not found."})
@@ -377,6 +426,32 @@ def test_api_smoke_drives_a_store_from_creation_to_deletion(fake_shop):
     assert "is ready" in proc.stderr and "is deleted: OK" in proc.stderr
     assert "password" in proc.stderr  # key names are shown ...
     assert "s3cr3t-value" not in proc.stdout + proc.stderr  # ... values never
+
+
+def test_api_smoke_prints_the_time_from_the_202_to_ready_of_a_store_built_cold(fake_shop):
+    proc = run_script("api-smoke.sh", fake_shop.base_url, "admin", "right", "woocommerce")
+    assert proc.returncode == 0, proc.stderr
+    # ready_at less the script's own time of the 202 (taken just after it).
+    assert re.search(r"timing: woocommerce store k3x9q2m1ab, built cold: ready 2\.[345]s "
+                     r"after its 202", proc.stderr), proc.stderr
+
+
+def test_api_smoke_says_when_the_store_was_claimed_from_the_warm_pool(fake_shop):
+    fake_shop.statuses = ["claiming", "ready"]
+    fake_shop.created_status, fake_shop.ready_after = "claiming", 7.0
+    proc = run_script("api-smoke.sh", fake_shop.base_url, "admin", "right", "medusa",
+                      EXPECT_CLAIM="1")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"timing: medusa store k3x9q2m1ab, claimed from the warm pool: ready "
+                     r"(6\.[89]|7\.0)s after its 202", proc.stderr), proc.stderr
+
+
+def test_api_smoke_with_expect_claim_fails_a_create_built_cold_and_deletes_it(fake_shop):
+    proc = run_script("api-smoke.sh", fake_shop.base_url, "admin", "right", "medusa",
+                      EXPECT_CLAIM="1")
+    assert proc.returncode != 0
+    assert "was not claimed from the warm pool (status requested)" in proc.stderr
+    assert "DELETE /api/stores/k3x9q2m1ab/" in paths(fake_shop)
 
 
 def test_api_smoke_takes_its_arguments_from_the_environment(fake_shop):
