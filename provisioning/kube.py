@@ -255,7 +255,9 @@ def ensure_namespace(store, *, existing: bool = False) -> None:
         except ApiException as exc:
             if not _is(exc, 409):
                 raise
-        _relabel_namespace(store.namespace, labels)
+        if not _relabel_namespace(store.namespace, labels):
+            # Gone between the two calls (the end of a deletion): create it now.
+            core().create_namespace(body, _request_timeout=TIMEOUT)
 
 
 def _relabel_namespace(name: str, labels: dict[str, str]) -> bool:
