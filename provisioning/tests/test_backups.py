@@ -345,19 +345,25 @@ def test_a_restore_brings_the_data_back_after_a_safety_backup(
     assert replicas(started, "Deployment") == {1}
 
 
+def clone_of(api, eager, cluster, kubelet, source: Store, name: str) -> Store:
+    """A clone of ``source`` through the API, into a new store with an
+    empty database of its own; ready."""
+    new_stores_get_an_empty_database(cluster, kubelet)
+    with eager():
+        response = api.post(f"/api/stores/{source.id}/clone/", {"name": name}, format="json")
+    assert response.status_code == 202, response.content
+    clone = Store.objects.get(pk=response.json()["id"])
+    assert clone.status == c.READY, clone.status_message
+    return clone
+
+
 def test_a_clone_is_a_new_store_of_the_owner_with_the_backups_data(
     api, eager, cluster, storage, kubelet, user
 ):
     source = create(api, eager, kubelet, rows=("order-1001",))
     backup = back_up(api, eager, source)
 
-    new_stores_get_an_empty_database(cluster, kubelet)
-    with eager():
-        response = api.post(f"/api/stores/{source.id}/clone/", {"name": "Copy of Acme"},
-                            format="json")
-    assert response.status_code == 202, response.content
-    clone = Store.objects.get(pk=response.json()["id"])
-    assert clone.status == c.READY, clone.status_message
+    clone = clone_of(api, eager, cluster, kubelet, source, "Copy of Acme")
     assert clone.owner == user and clone.host != source.host
     assert titles(kubelet, clone) == ["order-1001"]
     # The copy's data holds the source's admin login: so do its credentials.
@@ -394,13 +400,7 @@ def test_a_deleted_store_comes_back_from_its_backup(api, eager, cluster, storage
     assert source.status == c.DELETED
     assert StoreCredentials.objects.filter(store=source).exists()  # kept with its backups
 
-    new_stores_get_an_empty_database(cluster, kubelet)
-    with eager():
-        response = api.post(f"/api/stores/{source.id}/clone/", {"name": "Acme again"},
-                            format="json")
-    assert response.status_code == 202, response.content
-    clone = Store.objects.get(pk=response.json()["id"])
-    assert clone.status == c.READY, clone.status_message
+    clone = clone_of(api, eager, cluster, kubelet, source, "Acme again")
     assert titles(kubelet, clone) == ["kept"]
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from provisioning import tasks
+from provisioning.tests.test_reliability import left_by_a_dead_worker
 from stores import constants as c
 from stores import domains
 from stores.models import Domain, Store
@@ -56,12 +57,7 @@ def test_an_address_change_survives_a_throttled_api(api, eager, store, cluster):
 def test_an_address_change_whose_worker_died_is_resumed_by_the_reconciler(eager, store,
                                                                          cluster):
     verified_domain(store)
-    past = timezone.now() - timedelta(minutes=1)
-    # A worker picked it up and died: its lease ran out, nobody holds the store.
-    Store.objects.filter(pk=store.id).update(
-        status=c.CHANGING_URL, operation=c.OP_CHANGE_URL, started_at=past,
-        deadline_at=timezone.now() + timedelta(minutes=10), dispatched_at=past,
-        lease_owner="dead-worker:0", lease_expires_at=past)
+    left_by_a_dead_worker(store.id, c.CHANGING_URL, c.OP_CHANGE_URL)
     with eager():
         assert tasks.reconcile()["resumed"] == 1
     store.refresh_from_db()

@@ -5,16 +5,15 @@ Through the fake helm and the fake cluster: pooled stores are provisioned by
 the real ``provision`` operation and claimed by the real ``claim`` one."""
 
 import threading
-from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from provisioning import kube, tasks
 from provisioning.engines import get_engine
+from provisioning.tests.test_reliability import left_by_a_dead_worker
 from provisioning.tests.test_suspend import ingress_backends, workloads
 from stores import constants as c
 from stores import fleet, pool, services
@@ -137,10 +136,7 @@ def test_a_claim_whose_worker_died_is_resumed_by_the_reconciler(api, cluster, ea
     fill(eager)
     [waiting] = pooled()
     assert create(api).json()["status"] == c.CLAIMING  # requested; no worker ran it
-    past = timezone.now() - timedelta(minutes=1)
-    # A worker picked it up and died: its lease ran out, nobody holds the store.
-    Store.objects.filter(pk=waiting.id).update(
-        started_at=past, dispatched_at=past, lease_owner="dead-worker:0", lease_expires_at=past)
+    left_by_a_dead_worker(waiting.id, c.CLAIMING, c.OP_CLAIM)
     with eager():
         assert tasks.reconcile()["resumed"] == 1
     store = Store.objects.get(pk=waiting.id)
@@ -201,10 +197,15 @@ def test_without_a_pooled_store_a_create_goes_the_cold_way(api, cluster, eager, 
     assert not store.events.filter(message__startswith="Came from the warm pool").exists()
 
 
-def test_a_stale_pooled_store_is_replaced_not_handed_out(api, cluster, eager, settings):
+@pytest.mark.parametrize("suspended", [False, True], ids=["running", "suspended"])
+def test_a_stale_pooled_store_is_replaced_not_handed_out(suspended, api, cluster, eager,
+                                                         settings, request):
+    if suspended:
+        request.getfixturevalue("suspended_pool")
+    waiting = waiting_suspended if suspended else pooled
     settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
-    fill(eager)
-    [stale] = pooled()
+    fill(eager, times=2)  # built (then suspended)
+    [stale] = waiting()
     # The platform's chart moved on since the store was built.
     Store.objects.filter(pk=stale.id).update(chart_version="0.0.1")
 
@@ -213,10 +214,10 @@ def test_a_stale_pooled_store_is_replaced_not_handed_out(api, cluster, eager, se
     assert response.json()["id"] != stale.id
     assert Store.objects.get(pk=response.json()["id"]).operation == c.OP_PROVISION
 
-    fill(eager)
+    fill(eager, times=2)  # replaced (then its replacement suspended)
     stale.refresh_from_db()
     assert stale.status == c.DELETED
-    [fresh] = pooled()
+    [fresh] = waiting()
     assert fresh.chart_version == get_engine(WOO).chart_version
 
 
@@ -423,24 +424,6 @@ def test_a_running_pooled_store_is_claimed_before_a_suspended_one(api):
     running = _pooled_row()
     response = create(api)
     assert response.json()["id"] == running.id
-
-
-def test_a_stale_suspended_pooled_store_is_replaced_not_handed_out(
-        api, cluster, eager, settings, suspended_pool):
-    settings.STORE_POOL_SIZE_WOOCOMMERCE = 1
-    fill(eager, times=2)
-    [stale] = waiting_suspended()
-    Store.objects.filter(pk=stale.id).update(chart_version="0.0.1")
-
-    with eager():
-        response = create(api)
-    assert response.json()["id"] != stale.id
-
-    fill(eager, times=2)  # replaced, then its replacement suspended
-    stale.refresh_from_db()
-    assert stale.status == c.DELETED
-    [fresh] = waiting_suspended()
-    assert fresh.chart_version == get_engine(WOO).chart_version
 
 
 def test_a_fleet_upgrade_of_a_suspended_pooled_store_leaves_it_suspended_and_claimable(

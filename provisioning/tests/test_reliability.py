@@ -137,6 +137,16 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_an_operators_decision(
 
 
 # -- real processes dying ----------------------------------------------------------
+def left_by_a_dead_worker(store_id: str, status: str, operation: str, **fields) -> None:
+    """The store as a worker leaves it that picked up ``operation`` and died:
+    started a minute ago, its lease run out, nobody holding it."""
+    past = timezone.now() - timedelta(minutes=1)
+    Store.objects.filter(pk=store_id).update(
+        status=status, operation=operation, started_at=past,
+        deadline_at=timezone.now() + timedelta(minutes=10), dispatched_at=past,
+        lease_owner="dead-worker:0", lease_expires_at=past, **fields)
+
+
 def helm_processes(root_pid: int) -> list[psutil.Process]:
     """The fake helm processes a worker (and its pool children) started."""
     return [

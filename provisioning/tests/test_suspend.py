@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from conftest import _token_client
 from provisioning import housekeeping, kube, tasks
+from provisioning.tests.test_reliability import kill_like_a_dying_pod, left_by_a_dead_worker
 from stores import constants as c
 from stores import fleet
 from stores.models import AuditEntry, Domain, Orphan, Store, StoreEvent
@@ -285,12 +286,7 @@ def test_the_page_says_why_a_suspend_is_refused(client, user):
 # -- crashes, drift, orphans, fleet -----------------------------------------------------
 def test_a_suspend_whose_worker_died_is_resumed_by_the_reconciler(api, eager, cluster):
     store = create(api, eager)
-    past = timezone.now() - timedelta(minutes=1)
-    # Requested, picked up, then the worker died: its lease ran out.
-    Store.objects.filter(pk=store.id).update(
-        status=c.SUSPENDING, operation=c.OP_SUSPEND, suspended=True, started_at=past,
-        deadline_at=timezone.now() + timedelta(minutes=10), dispatched_at=past,
-        lease_owner="dead-worker:0", lease_expires_at=past)
+    left_by_a_dead_worker(store.id, c.SUSPENDING, c.OP_SUSPEND, suspended=True)
     with eager():
         assert tasks.reconcile()["resumed"] == 1
     store.refresh_from_db()
@@ -301,12 +297,7 @@ def test_a_suspend_whose_worker_died_is_resumed_by_the_reconciler(api, eager, cl
 
 def test_a_resume_whose_worker_died_is_resumed_by_the_reconciler(api, eager, cluster):
     store = suspend(api, eager, create(api, eager))
-    past = timezone.now() - timedelta(minutes=1)
-    # Requested, picked up, then the worker died: its lease ran out.
-    Store.objects.filter(pk=store.id).update(
-        status=c.RESUMING, operation=c.OP_RESUME, suspended=False, started_at=past,
-        deadline_at=timezone.now() + timedelta(minutes=10), dispatched_at=past,
-        lease_owner="dead-worker:0", lease_expires_at=past)
+    left_by_a_dead_worker(store.id, c.RESUMING, c.OP_RESUME, suspended=False)
     with eager():
         assert tasks.reconcile()["resumed"] == 1
     store.refresh_from_db()
@@ -413,11 +404,13 @@ def test_a_running_stores_host_and_unknown_hosts_get_no_paused_page(client, user
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_suspend_is_resumed_and_the_helm_lock_recovered(
-    api, cluster, start_celery, wait_for, settings
+@pytest.mark.parametrize("action, busy, done, replicas", [
+    ("suspend", c.SUSPENDING, c.SUSPENDED, 0),
+    ("resume", c.RESUMING, c.READY, 1),
+])
+def test_a_worker_killed_mid_suspend_or_resume_is_replaced_and_the_helm_lock_recovered(
+    action, busy, done, replicas, api, cluster, start_celery, wait_for
 ):
-    from provisioning.tests.test_reliability import kill_like_a_dying_pod
-
     first = start_celery("worker")
     beat = start_celery("beat")
     store_id = api.post("/api/stores/", {"name": "Acme Shop", "engine": "woocommerce"},
@@ -425,58 +418,27 @@ def test_a_worker_killed_mid_suspend_is_resumed_and_the_helm_lock_recovered(
     status = lambda: Store.objects.get(pk=store_id).status  # noqa: E731
     wait_for(lambda: status() in (c.READY, c.FAILED), timeout=90, message=first.log()[-2000:])
     assert status() == c.READY
+    if action == "resume":
+        assert api.post(f"/api/stores/{store_id}/suspend/").status_code == 202
+        wait_for(lambda: status() in (c.SUSPENDED, c.FAILED), timeout=90,
+                 message=first.log()[-2000:])
+        assert status() == c.SUSPENDED
     cluster.helm_faults({"command": "upgrade", "action": "sleep", "seconds": 60, "times": 1})
-    assert api.post(f"/api/stores/{store_id}/suspend/").status_code == 202
+    assert api.post(f"/api/stores/{store_id}/{action}/").status_code == 202
     # helm is in the middle of its wait: the release is stored pending-upgrade.
     wait_for(lambda: cluster.helm_faults_left()[0]["times"] == 0, timeout=60,
              message=first.log()[-2000:])
     assert kill_like_a_dying_pod(first) == 1
     start_celery("worker")  # a replacement comes up
-    wait_for(lambda: status() in (c.SUSPENDED, c.FAILED), timeout=120,
-             message=beat.log()[-2000:])
+    wait_for(lambda: status() in (done, c.FAILED), timeout=120, message=beat.log()[-2000:])
     store = Store.objects.get(pk=store_id)
-    assert store.status == c.SUSPENDED, (store.status_reason, store.status_message)
+    assert store.status == done, (store.status_reason, store.status_message)
+    assert store.suspended is (action == "suspend")
     messages = list(store.events.values_list("message", flat=True))
     assert any("worker stopped responding" in m for m in messages)
     assert any("left pending-upgrade" in m for m in messages)
-    assert statuses(store)[-2:] == [c.SUSPENDING, c.SUSPENDED]
-    assert set(workloads(cluster, store).values()) == {0}
-    assert kube.release_status(store.namespace, store.release) == "deployed"
-
-
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_resume_is_resumed_and_the_store_ends_ready(
-    api, cluster, start_celery, wait_for, settings
-):
-    from provisioning.tests.test_reliability import kill_like_a_dying_pod
-
-    first = start_celery("worker")
-    beat = start_celery("beat")
-    store_id = api.post("/api/stores/", {"name": "Acme Shop", "engine": "woocommerce"},
-                        format="json").json()["id"]
-    status = lambda: Store.objects.get(pk=store_id).status  # noqa: E731
-    wait_for(lambda: status() in (c.READY, c.FAILED), timeout=90, message=first.log()[-2000:])
-    assert api.post(f"/api/stores/{store_id}/suspend/").status_code == 202
-    wait_for(lambda: status() in (c.SUSPENDED, c.FAILED), timeout=90,
-             message=first.log()[-2000:])
-    assert status() == c.SUSPENDED
-    cluster.helm_faults({"command": "upgrade", "action": "sleep", "seconds": 60, "times": 1})
-    assert api.post(f"/api/stores/{store_id}/resume/").status_code == 202
-    # helm is in the middle of its wait: the release is stored pending-upgrade.
-    wait_for(lambda: cluster.helm_faults_left()[0]["times"] == 0, timeout=60,
-             message=first.log()[-2000:])
-    assert kill_like_a_dying_pod(first) == 1
-    start_celery("worker")  # a replacement comes up
-    wait_for(lambda: status() in (c.READY, c.FAILED), timeout=120,
-             message=beat.log()[-2000:])
-    store = Store.objects.get(pk=store_id)
-    assert store.status == c.READY, (store.status_reason, store.status_message)
-    assert not store.suspended
-    messages = list(store.events.values_list("message", flat=True))
-    assert any("worker stopped responding" in m for m in messages)
-    assert any("left pending-upgrade" in m for m in messages)
-    assert statuses(store)[-2:] == [c.RESUMING, c.READY]
-    assert set(workloads(cluster, store).values()) == {1}
-    assert ingress_backends(cluster, store) == {f"{store.release}-wordpress"}
+    assert statuses(store)[-2:] == [busy, done]
+    assert set(workloads(cluster, store).values()) == {replicas}
+    if action == "resume":
+        assert ingress_backends(cluster, store) == {f"{store.release}-wordpress"}
     assert kube.release_status(store.namespace, store.release) == "deployed"
